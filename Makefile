@@ -1,0 +1,60 @@
+# tsukeku — every target sets up what it needs; `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+# torch is constrained so the local CPU wheel torch==2.13.0 is taken where it exists.
+PIP_INSTALL := $(PIP) install --disable-pip-version-check -c constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: setup setup-dev test test-all lint demo browser bench bench-prosody bench-train bench-compose bench-serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --disable-pip-version-check -q --upgrade pip
+
+$(VENV)/.setup-stamp: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -q torch==2.13.0 || $(PIP_INSTALL) -q torch
+	$(PIP_INSTALL) -q -e .
+	touch $@
+
+$(VENV)/.dev-stamp: $(VENV)/.setup-stamp
+	$(PIP_INSTALL) -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.setup-stamp
+
+setup-dev: $(VENV)/.dev-stamp
+
+# Chromium and a Japanese font for the browser tests (skipped with a reason when apt is unavailable).
+browser:
+	@bash scripts/ensure-browser.sh || true
+
+test: setup-dev browser
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup-dev browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(BIN)/ruff check tsukeku tests benchmarks
+
+demo: setup
+	$(BIN)/tsukeku demo
+
+bench: bench-prosody bench-train bench-compose bench-serve
+
+bench-prosody: setup
+	$(BIN)/python benchmarks/bench_prosody.py
+
+bench-train: setup
+	$(BIN)/python benchmarks/bench_train.py
+
+bench-compose: setup
+	$(BIN)/python benchmarks/bench_compose.py
+
+bench-serve: setup
+	$(BIN)/python benchmarks/bench_serve.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

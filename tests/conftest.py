@@ -1,0 +1,24 @@
+"""Shared fixtures. Tests never reach the network; ../shared/data is optional (skip with a reason)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TSUKEKU_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "hyakunin_isshu.json").exists():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (set TSUKEKU_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory):
+    """Caches go to a per-session folder unless the caller pinned TSUKEKU_HOME (CI reuses one)."""
+    if "TSUKEKU_HOME" not in os.environ:
+        os.environ["TSUKEKU_HOME"] = str(tmp_path_factory.mktemp("tsukeku-home"))
+    yield

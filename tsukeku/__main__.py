@@ -1,0 +1,3 @@
+from tsukeku.cli import main
+
+main()
