@@ -22,3 +22,12 @@ def _isolated_home(tmp_path_factory):
     if "TSUKEKU_HOME" not in os.environ:
         os.environ["TSUKEKU_HOME"] = str(tmp_path_factory.mktemp("tsukeku-home"))
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_base() -> Path:
+    """A small offline GPT-NeoX + tokenizer in Hugging Face format (the `test` preset: seconds to
+    build), cached under TSUKEKU_HOME for the whole session."""
+    from tsukeku.models.tiny import default_base_path
+
+    return default_base_path(preset="test")
