@@ -1,0 +1,1 @@
+"""Measuring models: form adherence, novelty, diversity, held-out loss, latency, arena ratings."""

@@ -1,0 +1,74 @@
+"""Corpus-level metrics over generated 付句. Pure functions: no model, no I/O."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+
+from sacrebleu.metrics import BLEU
+
+
+def _normalise(reading: str) -> str:
+    return "".join(reading.split())
+
+
+def form_adherence(ku_morae: Sequence[Sequence[int]], expected: Sequence[Sequence[int]]) -> dict:
+    """Share of verses whose per-ku morae equal the form exactly, and with at most one extra
+    mora (字余り) in at most one ku and nothing short."""
+    if len(ku_morae) != len(expected):
+        raise ValueError("one expected form per verse")
+    if not ku_morae:
+        return {"exact": 0.0, "jiamari_le_1": 0.0, "n": 0}
+    exact = within = 0
+    for got, want in zip(ku_morae, expected, strict=True):
+        if list(got) == list(want):
+            exact += 1
+            within += 1
+        elif len(got) == len(want):
+            over = [g - w for g, w in zip(got, want, strict=True)]
+            if all(d >= 0 for d in over) and sum(over) == 1:
+                within += 1
+    n = len(ku_morae)
+    return {"exact": exact / n, "jiamari_le_1": within / n, "n": n}
+
+
+def copy_rate(generated_readings: Iterable[str], training_readings: Iterable[str]) -> float:
+    """Share of generated 付句 whose reading equals a training 付句 verbatim (memorisation)."""
+    known = {_normalise(r) for r in training_readings}
+    gen = [_normalise(r) for r in generated_readings]
+    return sum(r in known for r in gen) / len(gen) if gen else 0.0
+
+
+def distinct_n(readings: Iterable[str], n: int) -> float:
+    """Distinct-n over kana of the readings: unique n-grams / all n-grams (higher = more varied)."""
+    grams: list[str] = []
+    for reading in readings:
+        kana = _normalise(reading)
+        grams.extend(kana[i : i + n] for i in range(len(kana) - n + 1))
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def self_bleu(readings: Sequence[str]) -> float:
+    """Mean sentence BLEU (character level) of each reading against all the others, 0–100
+    (lower = more diverse). Undefined for fewer than two verses: returns 0."""
+    texts = [_normalise(r) for r in readings if _normalise(r)]
+    if len(texts) < 2:
+        return 0.0
+    bleu = BLEU(tokenize="char", effective_order=True)
+    scores = [
+        bleu.sentence_score(text, texts[:i] + texts[i + 1 :]).score for i, text in enumerate(texts)
+    ]
+    return statistics.fmean(scores)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) by linear interpolation, as numpy's default."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return float(ordered[0])
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
