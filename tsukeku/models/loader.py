@@ -1,0 +1,166 @@
+"""Loading a causal LM + tokenizer by hub id or local directory, optionally with a PEFT adapter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tsukeku.errors import ConfigError, ModelError
+
+DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+          "fp16": "float16", "float16": "float16"}
+
+
+def is_tiny(name_or_path: str | os.PathLike | None) -> bool:
+    return name_or_path is None or str(name_or_path) in ("tiny", "tiny:default")
+
+
+def resolve_base(name_or_path: str | os.PathLike | None) -> str:
+    """A local directory or a hub id; `None`/"tiny" become the default offline base (built on
+    first use). "tiny:test" is the small test preset."""
+    if is_tiny(name_or_path):
+        from tsukeku.models.tiny import default_base_path
+
+        return str(default_base_path())
+    if str(name_or_path) == "tiny:test":
+        from tsukeku.models.tiny import default_base_path
+
+        return str(default_base_path(preset="test"))
+    path = Path(str(name_or_path)).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelError(
+                f"{path} is not a Hugging Face model directory (no config.json); give a directory "
+                "saved with save_pretrained, a hub id, or 'tiny'"
+            )
+        return str(path.resolve())
+    if str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
+        raise ModelError(f"base model directory {name_or_path} does not exist")
+    return str(name_or_path)
+
+
+def resolve_adapter_dir(adapter: str | os.PathLike) -> Path:
+    """An adapter directory (adapter_config.json) or a run directory holding `adapter/`."""
+    path = Path(adapter).expanduser()
+    for candidate in (path, path / "adapter"):
+        if (candidate / "adapter_config.json").exists():
+            return candidate
+    raise ModelError(
+        f"no PEFT adapter at {path} (expected adapter_config.json there or in {path / 'adapter'})"
+    )
+
+
+def torch_dtype(dtype: str | Any | None, device: str) -> Any:
+    """fp32 on CPU; bf16 on a GPU that supports it, else fp16 — unless `dtype` says otherwise."""
+    import torch
+
+    if dtype is None or dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = DTYPES.get(str(dtype).lower())
+    if name is None:
+        raise ConfigError(f"unknown dtype {dtype!r}; use one of auto, fp32, bf16, fp16")
+    return getattr(torch, name)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _hub_error(name: str, err: Exception) -> ModelError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    text = str(err)
+    if offline or "connect" in text.lower() or "offline" in text.lower():
+        why = "it is not in the local Hugging Face cache and the hub cannot be reached (offline)"
+    else:
+        why = f"it could not be loaded ({text.splitlines()[0] if text else type(err).__name__})"
+    return ModelError(
+        f"base model {name!r} not found: {why}. Download it on a machine with network access "
+        f"(`hf download {name}`) and pass the local directory, or use --base tiny"
+    )
+
+
+def load_tokenizer(name_or_path: str | os.PathLike | None):
+    """The tokenizer of a base, with a pad token (eos when the base has none), padding right."""
+    from transformers import AutoTokenizer
+
+    source = resolve_base(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        raise _hub_error(source, err) from err
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise ModelError(f"the tokenizer of {source} has neither a pad nor an eos token")
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None,
+    *,
+    dtype: str | Any | None = None,
+    device: str | None = None,
+    adapter: str | os.PathLike | None = None,
+    load_in_4bit: bool = False,
+    trainable: bool = False,
+):
+    """Returns (model, tokenizer). `name_or_path`: a hub id, a local dir, or None/"tiny" for the
+    offline base. `adapter`: a PEFT adapter dir or a tsukeku run dir, applied on top. The model is
+    in eval mode unless `trainable`."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or default_device()
+    source = resolve_base(name_or_path)
+    tokenizer = load_tokenizer(source)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype, device)}
+    if load_in_4bit:
+        kwargs.update(_four_bit_kwargs(device, kwargs["dtype"]))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as err:
+        raise _hub_error(source, err) from err
+    if not load_in_4bit:
+        model.to(device)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(resolve_adapter_dir(adapter)),
+                                          is_trainable=trainable)
+    if not trainable:
+        model.eval()
+    return model, tokenizer
+
+
+def _four_bit_kwargs(device: str, compute_dtype: Any) -> dict[str, Any]:
+    """QLoRA: NF4 weights with double quantization, computing in bf16/fp16 (bitsandbytes, CUDA)."""
+    import torch
+
+    if not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise ConfigError("4-bit loading (QLoRA) needs a CUDA GPU; drop --load-in-4bit on CPU")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as err:
+        raise ConfigError(
+            "4-bit loading needs bitsandbytes: pip install bitsandbytes (CUDA only)"
+        ) from err
+    from transformers import BitsAndBytesConfig
+
+    return {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        ),
+        "device_map": {"": torch.cuda.current_device()},
+    }
