@@ -1,0 +1,233 @@
+"""Dynamic micro-batching: concurrent requests for one model become one `compose_many` call.
+
+The first waiting request opens a window of `window_s`; whatever arrives for the same model
+before it closes (up to `max_batch` requests) is answered by a single backend call, which runs
+in the batcher's own worker thread so that generation never blocks the event loop. One batch
+runs at a time per model; requests arriving meanwhile form the next batch. With batching off,
+every request is its own `compose` call (the reference the benchmark compares against).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tsukeku.generation.types import Backend, ComposeRequest, CompositionResult
+from tsukeku.serving.errors import QueueFull, Unavailable
+from tsukeku.serving.metrics import Metrics
+
+log = logging.getLogger("tsukeku.serving.batching")
+
+
+@dataclass
+class _Pending:
+    request: ComposeRequest
+    future: asyncio.Future[CompositionResult]
+    enqueued: float
+    request_id: str | None = None
+    started: float | None = field(default=None)
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        name: str,
+        backend: Backend,
+        *,
+        batching: bool = True,
+        max_batch: int = 8,
+        window_s: float = 0.01,
+        queue_size: int = 64,
+        metrics: Metrics | None = None,
+        retry_after_s: int = 1,
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self.batching = batching
+        self.max_batch = max_batch if batching else 1
+        self.window_s = window_s if batching else 0.0
+        self.queue_size = queue_size
+        self.metrics = metrics
+        self.retry_after_s = retry_after_s
+        self._pending: deque[_Pending] = deque()
+        self._running: list[_Pending] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tsukeku-{name}")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Starts the batching loop on the running event loop."""
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"tsukeku-batcher-{self.name}"
+        )
+
+    async def stop(self) -> None:
+        """Stops the loop; requests still waiting are answered 503 (shutdown waits for in-flight
+        HTTP requests before it gets here, so normally there are none)."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for item in [*self._running, *self._pending]:
+            if not item.future.done():
+                item.future.set_exception(Unavailable("the server is shutting down; retry"))
+        self._pending.clear()
+        self._running = []
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._set_depth()
+
+    # -- submitting --------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Requests waiting for a backend call (not counting the batch being generated)."""
+        return sum(1 for p in self._pending if not p.future.done())
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def submit(
+        self, request: ComposeRequest, request_id: str | None = None
+    ) -> asyncio.Future[CompositionResult]:
+        """Queues one request; the future resolves with its result. Raises QueueFull when
+        `queue_size` requests are already waiting."""
+        if self._task is None or self._wakeup is None:
+            raise Unavailable(f"model {self.name!r} is not started")
+        if self.depth >= self.queue_size:
+            raise QueueFull(
+                f"model {self.name!r} has {self.queue_size} requests waiting; retry after "
+                f"{self.retry_after_s} s",
+                headers={"Retry-After": str(self.retry_after_s)},
+            )
+        loop = asyncio.get_running_loop()
+        item = _Pending(request, loop.create_future(), loop.time(), request_id)
+        self._pending.append(item)
+        self._set_depth()
+        self._wakeup.set()
+        return item.future
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            self._drop_abandoned()
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = await self._gather()
+            if batch:
+                await self._execute(batch)
+
+    def _drop_abandoned(self) -> None:
+        # A request that timed out (or whose client went away) cancelled its future: skip it.
+        if any(p.future.done() for p in self._pending):
+            self._pending = deque(p for p in self._pending if not p.future.done())
+            self._set_depth()
+
+    async def _gather(self) -> list[_Pending]:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        if self.max_batch > 1 and self.window_s > 0:
+            deadline = self._pending[0].enqueued + self.window_s
+            while self.depth < self.max_batch:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                except TimeoutError:
+                    break
+        batch: list[_Pending] = []
+        while self._pending and len(batch) < self.max_batch:
+            item = self._pending.popleft()
+            if not item.future.done():
+                batch.append(item)
+        self._set_depth()
+        return batch
+
+    async def _execute(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        self._running = batch
+        requests = [p.request for p in batch]
+        started = time.perf_counter()
+        try:
+            if self.batching:
+                results = await loop.run_in_executor(
+                    self._executor, self.backend.compose_many, requests
+                )
+                if len(results) != len(requests):
+                    raise RuntimeError(
+                        f"backend {self.name!r} answered {len(results)} results for "
+                        f"{len(requests)} requests"
+                    )
+            else:
+                results = [
+                    await loop.run_in_executor(self._executor, self.backend.compose, requests[0])
+                ]
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            if len(batch) == 1:
+                self._settle(batch[0], error=err)
+            else:
+                # One bad request must not fail its neighbours: answer each on its own.
+                log.warning(
+                    "batch failed, answering its requests one by one",
+                    extra={"model": self.name, "batch": len(batch), "error": repr(err)},
+                )
+                await self._execute_one_by_one(batch)
+        else:
+            for item, result in zip(batch, results, strict=True):
+                self._settle(item, result=result)
+        finally:
+            self._running = []
+        self._record(len(batch), time.perf_counter() - started)
+
+    async def _execute_one_by_one(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        for item in batch:
+            if item.future.done():
+                continue
+            try:
+                result = await loop.run_in_executor(
+                    self._executor, self.backend.compose, item.request
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self._settle(item, error=err)
+            else:
+                self._settle(item, result=result)
+
+    @staticmethod
+    def _settle(
+        item: _Pending, *, result: CompositionResult | None = None, error: BaseException | None = None
+    ) -> None:
+        if item.future.done():  # timed out meanwhile: nobody is waiting for this answer
+            return
+        if error is not None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(result)  # type: ignore[arg-type]
+
+    def _record(self, size: int, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.batch_size.labels(self.name).observe(size)
+        self.metrics.batches.labels(self.name).inc()
+        self.metrics.batch_seconds.labels(self.name).observe(seconds)
+
+    def _set_depth(self) -> None:
+        if self.metrics is not None:
+            self.metrics.queue_depth.labels(self.name).set(self.depth)

@@ -1,0 +1,28 @@
+"""Operations: GET /health (details) and GET /metrics (Prometheus text format)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tsukeku import __version__
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="Server state: models, loading, queues, uptime")
+async def health(request: Request) -> dict[str, Any]:
+    return {"version": __version__, **request.app.state.service.health()}
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(request: Request) -> Response:
+    m = request.app.state.metrics
+    return Response(m.render(), media_type=m.content_type)

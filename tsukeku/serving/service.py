@@ -1,0 +1,248 @@
+"""The composition service behind every route: model registry, one micro-batcher per model,
+time-outs, queue limits, loading and draining state.
+
+`app.state.service.compose(model_name, ComposeRequest)` is the call the API, UI and arena
+routes share (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from tsukeku.errors import TsukekuError
+from tsukeku.generation.types import Backend, ComposeRequest, CompositionResult
+from tsukeku.serving.batching import MicroBatcher
+from tsukeku.serving.errors import (
+    GenerationTimeout,
+    InvalidRequest,
+    QueueFull,
+    ServiceError,
+    Unavailable,
+)
+from tsukeku.serving.logs import request_id_var
+from tsukeku.serving.metrics import Metrics
+from tsukeku.serving.schemas import validate_compose_request
+from tsukeku.serving.settings import ServeSettings
+
+log = logging.getLogger("tsukeku.serving")
+
+
+@runtime_checkable
+class Registry(Protocol):
+    """What `tsukeku.backends.load_models_file` returns: names → backends."""
+
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> Backend: ...
+
+
+class _DictRegistry:
+    def __init__(self, backends: Mapping[str, Backend]) -> None:
+        self._backends = dict(backends)
+
+    def names(self) -> list[str]:
+        return list(self._backends)
+
+    def get(self, name: str) -> Backend:
+        return self._backends[name]
+
+
+RegistrySource = Registry | Mapping[str, Backend] | Callable[[], Any]
+
+
+def as_registry(source: Registry | Mapping[str, Backend]) -> Registry:
+    if isinstance(source, Registry):
+        return source
+    if isinstance(source, Mapping):
+        return _DictRegistry(source)
+    raise TypeError(f"not a model registry: {source!r}")
+
+
+class ComposeService:
+    def __init__(self, settings: ServeSettings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.registry: Registry | None = None
+        self.state = "loading"  # loading → ready | failed; ready → draining
+        self.load_error: str | None = None
+        self.started_at = time.time()
+        self.in_flight = 0
+        self._batchers: dict[str, MicroBatcher] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def attach(self, source: Registry | Mapping[str, Backend]) -> None:
+        """Starts serving the registry's models (on the running event loop)."""
+        registry = as_registry(source)
+        names = list(registry.names())
+        if not names:
+            raise TsukekuError("the model registry is empty; name at least one model")
+        batchers = {}
+        for name in names:
+            batcher = MicroBatcher(
+                name,
+                registry.get(name),
+                batching=self.settings.batching,
+                max_batch=self.settings.max_batch,
+                window_s=self.settings.batch_window_ms / 1000,
+                queue_size=self.settings.queue_size,
+                metrics=self.metrics,
+                retry_after_s=self.settings.retry_after_s,
+            )
+            batcher.start()
+            batchers[name] = batcher
+        self._batchers = batchers
+        self.registry = registry
+        if self.state == "loading":
+            self.state = "ready"
+        self.metrics.models_loaded.set(len(names))
+        log.info("models ready", extra={"models": names})
+
+    async def load(self, loader: Callable[[], Any]) -> None:
+        """Builds the registry in a worker thread (model loading is slow) and attaches it;
+        /ping answers 503 until this is done."""
+        try:
+            registry = await asyncio.to_thread(loader)
+            self.attach(registry)
+        except Exception as err:  # reported by /health and /ping; the server stays up
+            self.state = "failed"
+            self.load_error = f"{type(err).__name__}: {err}"
+            log.error("loading the models failed", exc_info=True)
+
+    def begin_drain(self) -> None:
+        """New requests get 503 from now on; those in flight finish."""
+        if self.state != "draining":
+            self.state = "draining"
+            log.info("draining", extra={"in_flight": self.in_flight})
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.stop()
+
+    # -- models ------------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        return list(self._batchers)
+
+    def default_model(self) -> str:
+        names = self.model_names()
+        wanted = self.settings.default_model
+        return wanted if wanted in self._batchers else names[0]
+
+    def backend(self, name: str) -> Backend:
+        return self._batchers[self.resolve_model(name)].backend
+
+    def resolve_model(self, name: str | None) -> str:
+        self._check_available()
+        if name is None or name == "":
+            return self.default_model()
+        if name not in self._batchers:
+            known = ", ".join(self.model_names())
+            raise InvalidRequest(f"unknown model {name!r}; this server has: {known}")
+        return name
+
+    def _check_available(self) -> None:
+        # Draining is enforced at the door (DrainMiddleware): a request already let in finishes.
+        if self._batchers:
+            return
+        if self.state == "failed":
+            raise Unavailable(f"the models failed to load: {self.load_error}")
+        raise Unavailable(
+            "the models are still loading; retry shortly",
+            headers={"Retry-After": str(self.settings.retry_after_s)},
+        )
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {"waiting": b.depth, "running": b.running}
+            for name, b in self._batchers.items()
+        }
+
+    # -- composing ---------------------------------------------------------------------------
+    async def compose(self, model_name: str | None, request: ComposeRequest) -> CompositionResult:
+        """Answers one request through its model's batcher. Raises ServiceError subclasses
+        (422 invalid, 429 queue full, 503 unavailable, 504 timeout)."""
+        name = self.resolve_model(model_name)
+        validate_compose_request(request)
+        started = time.perf_counter()
+        self._enter()
+        try:
+            future = self._batchers[name].submit(request, request_id_var.get())
+            result = await asyncio.wait_for(future, self.settings.timeout_s)
+        except QueueFull:
+            self._count(name, "queue_full")
+            raise
+        except TimeoutError:
+            self._count(name, "timeout")
+            raise GenerationTimeout(
+                f"generation took longer than {self.settings.timeout_s:g} s; ask for fewer "
+                "candidates (n) or fewer tokens, or retry"
+            ) from None
+        except ServiceError:
+            self._count(name, "error")
+            raise
+        except TsukekuError as err:  # bad input found by the backend (unreadable text …)
+            self._count(name, "invalid")
+            raise InvalidRequest(str(err)) from None
+        except Exception:
+            self._count(name, "error")
+            raise
+        finally:
+            self._leave()
+        self._count(name, "ok")
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        return result
+
+    def _count(self, name: str, outcome: str) -> None:
+        self.metrics.compositions.labels(name, outcome).inc()
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    def health(self) -> dict[str, Any]:
+        models = []
+        for name, b in self._batchers.items():
+            models.append({
+                "name": name,
+                "backend": type(b.backend).__name__,
+                "supports_constraints": bool(getattr(b.backend, "supports_constraints", False)),
+                "queue": b.depth,
+                "running": b.running,
+            })
+        return {
+            "status": self.state,
+            "loaded": self.ready or self.state == "draining",
+            "error": self.load_error,
+            "models": models,
+            "default_model": self.default_model() if self._batchers else None,
+            "queue": sum(b.depth for b in self._batchers.values()),
+            "in_flight": self.in_flight,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "batching": {
+                "enabled": self.settings.batching,
+                "max_batch": self.settings.max_batch,
+                "window_ms": self.settings.batch_window_ms,
+                "queue_size": self.settings.queue_size,
+                "timeout_s": self.settings.timeout_s,
+            },
+        }

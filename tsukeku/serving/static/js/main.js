@@ -1,0 +1,50 @@
+// Entry point: tabs (keyboard: ←/→, Home, End), then each mode with the configured models.
+import { api } from "./api.js";
+import { setupArena } from "./arena.js";
+import { status } from "./dom.js";
+import { setupLeaderboard } from "./leaderboard.js";
+import { setupRenga } from "./renga.js";
+import { setupSide } from "./side.js";
+
+function setupTabs(onShow) {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  const select = (tab, focus = true) => {
+    for (const t of tabs) {
+      const selected = t === tab;
+      t.setAttribute("aria-selected", String(selected));
+      t.tabIndex = selected ? 0 : -1;
+      document.getElementById(t.getAttribute("aria-controls")).hidden = !selected;
+    }
+    if (focus) tab.focus();
+    history.replaceState(null, "", `#${tab.id.replace("tab-", "")}`);
+    onShow(tab.id);
+  };
+  tabs.forEach((tab, k) => {
+    tab.addEventListener("click", () => select(tab));
+    tab.addEventListener("keydown", (e) => {
+      const next = { ArrowRight: k + 1, ArrowLeft: k - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (next === undefined) return;
+      e.preventDefault();
+      select(tabs[(next + tabs.length) % tabs.length]);
+    });
+  });
+  const initial = tabs.find((t) => `#${t.id.replace("tab-", "")}` === location.hash);
+  if (initial) select(initial, false);
+}
+
+async function main() {
+  let models = [];
+  try {
+    models = (await api("/api/models")).models.map((m) => m.name);
+  } catch (err) {
+    status(document.getElementById("side-status"), err.message, { error: true });
+  }
+  const refreshBoard = setupLeaderboard();
+  setupSide(models);
+  setupRenga(models);
+  setupArena({ onVoted: refreshBoard });
+  setupTabs((id) => id === "tab-board" && refreshBoard());
+  document.body.dataset.ready = "true";
+}
+
+main();
