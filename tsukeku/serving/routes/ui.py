@@ -95,11 +95,11 @@ class CountBody(BaseModel):
 async def count(body: CountBody) -> dict[str, Any]:
     """Reading, morae per ku and form of a verse. A verse prosody cannot read is not an HTTP
     error here (the visitor is still typing): `ok` is false and `message` says why."""
-    from tsukeku.prosody import FORMS, check_form
-
     text = body.text.strip()
     if not text:
         raise InvalidRequest("text: type a verse (it is blank)")
+    from tsukeku.prosody import FORMS, check_form
+
     try:
         report = check_form(text, body.form)
     except TsukekuError as err:

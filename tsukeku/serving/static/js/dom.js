@@ -1,5 +1,5 @@
 // Building DOM nodes from data. Strings always become Text nodes (textContent), never markup:
-// this module is the only place the page creates elements, and it has no innerHTML.
+// this module is the only place the page creates elements, and it never parses a string as HTML.
 
 /**
  * h("li", {class: "ok", title: "…"}, "text", otherNode, [more, children])
