@@ -87,6 +87,7 @@ class RequestContextMiddleware:
             access_log.info(
                 "request",
                 extra={
+                    "request_id": request_id,
                     "method": method,
                     "path": scope.get("path"),
                     "route": route,
