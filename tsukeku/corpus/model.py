@@ -74,7 +74,7 @@ class Verse(_Record):
     reading: str | None = None
     kind: Kind
     season: Season | None = None
-    topics: list[str] = []
+    topics: tuple[str, ...] = ()
     author: str | None = None
     jiamari: bool = False
 
