@@ -4,6 +4,7 @@ those in flight finish (up to `shutdown_grace_s`)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -17,14 +18,19 @@ from tsukeku.serving.settings import ServeSettings
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server, telling the app to drain the moment shutdown begins (before it closes
-    the listening sockets and waits for the open connections)."""
+    """uvicorn's server with a drain before it stops: on shutdown the app first answers new
+    requests 503 (with Retry-After; /ping too, so load balancers move on) while still
+    listening, until the compositions in flight have finished (or `shutdown_grace_s` passed);
+    then uvicorn closes the sockets and waits for the open connections as usual."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         app = self.config.app
         service = getattr(getattr(app, "state", None), "service", None)
         if service is not None:
             service.begin_drain()
+            deadline = time.monotonic() + service.settings.shutdown_grace_s
+            while service.in_flight and not self.force_exit and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
         await super().shutdown(sockets=sockets)
 
 
