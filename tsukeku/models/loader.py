@@ -13,13 +13,16 @@ DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16
 
 
 def is_tiny(name_or_path: str | os.PathLike | None) -> bool:
-    return name_or_path is None or str(name_or_path) in ("tiny", "tiny:default")
+    """The default offline base by name ("tiny", "tiny:test") or a directory built by build_tiny."""
+    if name_or_path is None or str(name_or_path) in ("tiny", "tiny:default", "tiny:test"):
+        return True
+    return (Path(str(name_or_path)).expanduser() / "tiny_base.json").exists()
 
 
 def resolve_base(name_or_path: str | os.PathLike | None) -> str:
     """A local directory or a hub id; `None`/"tiny" become the default offline base (built on
     first use). "tiny:test" is the small test preset."""
-    if is_tiny(name_or_path):
+    if name_or_path is None or str(name_or_path) in ("tiny", "tiny:default"):
         from tsukeku.models.tiny import default_base_path
 
         return str(default_base_path())

@@ -1,0 +1,213 @@
+"""From a dataset directory (`tsukeku data build`) to tokenized examples with the prompt masked.
+
+Each example is the prompt rendered by the dataset's PromptTemplate followed by the template's
+target (the 付句 and its end marker); labels are -100 on every prompt token, so the loss is on
+the 付句 tokens only. Batches are padded dynamically to their longest example, and a
+length-grouped sampler puts examples of similar length together, so little compute goes to
+padding and no example ever attends to another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsukeku.errors import DataError
+
+SPLITS = ("train", "validation", "test")
+IGNORE = -100
+REQUIRED_FIELDS = ("previous", "next", "next_form")
+
+
+def read_split(data_dir: str | os.PathLike, split: str) -> list[dict[str, Any]]:
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not path.exists():
+        raise DataError(f"{path} is missing; build the dataset with `tsukeku data build --out {data_dir}`")
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+            missing = [k for k in REQUIRED_FIELDS if not rec.get(k)]
+            if missing:
+                raise DataError(f"{path}:{n}: record lacks {', '.join(missing)}")
+            records.append(rec)
+    return records
+
+
+def check_dataset_dir(data_dir: str | os.PathLike) -> Path:
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise DataError(
+            f"dataset directory {path} does not exist; create it with "
+            f"`tsukeku data build --source bundled --out {path}`"
+        )
+    missing = [f for f in ("train.jsonl", "validation.jsonl", "prompt.json") if not (path / f).exists()]
+    if missing:
+        raise DataError(
+            f"{path} is not a tsukeku dataset (missing {', '.join(missing)}); build it with "
+            f"`tsukeku data build --out {path}`"
+        )
+    return path
+
+
+def load_template(data_dir: str | os.PathLike, name: str | None = None, tokenizer: Any = None):
+    """The dataset's prompt template (prompt.json), or the named one when `name` is given."""
+    from tsukeku.prompts import PromptTemplate, get_template
+
+    if name:
+        return get_template(name, tokenizer=tokenizer)
+    return PromptTemplate.load(Path(data_dir))
+
+
+@dataclass
+class EncodedSplit:
+    examples: list[dict[str, list[int]]]
+    truncated: int = 0
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(e["input_ids"]) for e in self.examples]
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.lengths)
+
+    @property
+    def target_tokens(self) -> int:
+        return sum(sum(1 for x in e["labels"] if x != IGNORE) for e in self.examples)
+
+
+def encode_example(tokenizer, template, rec: dict[str, Any], max_length: int) -> tuple[dict, bool]:
+    """(example, truncated?) — prompt tokens labelled -100, target tokens labelled themselves.
+
+    Prompt and target are tokenized separately, as at generation time (the prompt is encoded
+    alone and the model continues it). Too long: the prompt loses tokens from its start (the
+    oldest context), the 付句 is kept whole where it fits."""
+    prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or ())
+    target = template.target(rec["next"])
+    p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    t = tokenizer(target, add_special_tokens=False)["input_ids"]
+    truncated = False
+    if len(p) + len(t) > max_length:
+        truncated = True
+        t = t[: max_length - 1]
+        p = p[len(p) - (max_length - len(t)):]
+    return {"input_ids": p + t, "labels": [IGNORE] * len(p) + list(t)}, truncated
+
+
+def encode_split(tokenizer, template, records: Sequence[dict], max_length: int) -> EncodedSplit:
+    out = EncodedSplit([])
+    for rec in records:
+        ex, cut = encode_example(tokenizer, template, rec, max_length)
+        out.examples.append(ex)
+        out.truncated += cut
+    return out
+
+
+class ExampleDataset:
+    """A map-style dataset of encoded examples (what the Trainer and the collator consume)."""
+
+    def __init__(self, split: EncodedSplit):
+        self.examples = split.examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.examples[i]
+
+
+def make_collator(tokenizer, pad_to_multiple_of: int | None = None):
+    """Dynamic padding to the longest example of the batch; labels padded with -100."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(
+        tokenizer,
+        padding="longest",
+        pad_to_multiple_of=pad_to_multiple_of,
+        label_pad_token_id=IGNORE,
+        return_tensors="pt",
+    )
+
+
+class LengthGroupedEpochSampler:
+    """transformers' length grouping, but with its own generator seeded by (seed, epoch).
+
+    The Trainer's own LengthGroupedSampler draws from the global torch RNG, so a resumed run
+    would see a different order than an uninterrupted one; this one gives the same order for an
+    epoch whenever it is replayed (the Trainer calls set_epoch)."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1000003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
+
+
+class SeededRandomSampler(LengthGroupedEpochSampler):
+    """A plain shuffle with the same replayable (seed, epoch) generator."""
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1000003 + self.epoch)
+        return iter(torch.randperm(len(self.lengths), generator=g).tolist())
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class DataManifest:
+    dataset_dir: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    prompt_template: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset_dir": self.dataset_dir, "prompt_template": self.prompt_template,
+                "files": self.files, "splits": self.splits}
+
+
+def manifest(data_dir: Path, encoded: dict[str, EncodedSplit], template_name: str | None) -> DataManifest:
+    """Files (sha256, bytes, lines) and per-split counts of what the run trained and evaluated on."""
+    m = DataManifest(str(data_dir.resolve()), prompt_template=template_name)
+    for f in sorted(data_dir.iterdir()):
+        if f.is_file() and f.suffix in (".jsonl", ".json"):
+            data = f.read_bytes()
+            m.files.append({"name": f.name, "sha256": sha256_file(f), "bytes": len(data),
+                            "lines": data.count(b"\n")})
+    for split, enc in encoded.items():
+        m.splits[split] = {"examples": len(enc.examples), "tokens": enc.tokens,
+                           "target_tokens": enc.target_tokens, "truncated": enc.truncated}
+    return m

@@ -1,0 +1,42 @@
+"""Held-out loss on the 付句 tokens: the mean negative log-likelihood per target token.
+
+The Trainer's own eval loss averages per-batch means, which weights tokens of short batches more;
+this one sums token losses over the whole split and divides once."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tsukeku.training.data import IGNORE
+
+
+def target_loss(model: Any, examples: list[dict[str, list[int]]], collator: Any,
+                batch_size: int = 16, device: Any = None) -> dict[str, float]:
+    """{"loss", "perplexity", "tokens", "examples"} over the target (non -100) tokens."""
+    import torch
+    import torch.nn.functional as F
+
+    if not examples:
+        return {"loss": float("nan"), "perplexity": float("nan"), "tokens": 0, "examples": 0}
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+    total, count = 0.0, 0
+    try:
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                batch = collator([examples[i] for i in order[start:start + batch_size]])
+                labels = batch.pop("labels").to(device)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = model(**batch).logits[:, :-1].float()
+                gold = labels[:, 1:]
+                total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), gold.reshape(-1),
+                                         ignore_index=IGNORE, reduction="sum").item()
+                count += int((gold != IGNORE).sum())
+    finally:
+        model.train(was_training)
+    loss = total / max(count, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count,
+            "examples": len(examples)}

@@ -1,0 +1,74 @@
+"""Merging a run's adapter into its base: a plain Hugging Face model directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tsukeku.errors import ConfigError, ModelError
+from tsukeku.io import write_text_atomic
+
+
+def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str | None = None,
+              model: Any = None, tokenizer: Any = None, overwrite: bool = False) -> Path:
+    """Writes base + adapter merged (PEFT merge_and_unload) with the tokenizer and prompt.json to
+    `out`, atomically (a temporary sibling renamed into place)."""
+    import json
+
+    from tsukeku.models.loader import load_model
+
+    run_dir = Path(run_dir)
+    out = Path(out).expanduser()
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
+    if not (run_dir / "adapter" / "adapter_config.json").exists():
+        raise ModelError(f"{run_dir} has no adapter yet (the run has not completed)")
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    if model is None:
+        base = info.get("base_resolved") or info.get("base")
+        if base and not Path(base).exists() and info.get("base") in (None, "tiny", "tiny:test"):
+            base = info.get("base")  # the tiny cache was cleared: rebuild it
+        model, tokenizer = load_model(base, dtype=dtype or "fp32", device="cpu",
+                                      adapter=run_dir / "adapter")
+    merged = model.merge_and_unload()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        tok_dir = run_dir / "tokenizer"
+        if tok_dir.is_dir():
+            for f in tok_dir.iterdir():
+                shutil.copy2(f, tmp / f.name)
+        elif tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        if (run_dir / "prompt.json").exists():
+            shutil.copy2(run_dir / "prompt.json", tmp / "prompt.json")
+        write_text_atomic(tmp / "README.md", _card(run_dir, info))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _card(run_dir: Path, info: dict[str, Any]) -> str:
+    summary = info.get("summary", {})
+    figures = "\n".join(f"- {k} loss per 付句 token: {v:.4f}" for k, v in summary.items())
+    return f"""---
+library_name: transformers
+base_model: {info.get('base_resolved', info.get('base'))}
+language: ja
+tags: [tsukeku, renga, merged, {info.get('method')}]
+---
+# {info.get('name')} (merged)
+
+The base `{info.get('base')}` with the {info.get('method')} adapter of run `{run_dir.name}` merged
+into its weights (`tsukeku merge`). Load it like any causal LM; `prompt.json` is the prompt
+template it was trained with.
+
+{figures}
+"""
