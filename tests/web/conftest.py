@@ -88,3 +88,10 @@ def client(backends, arena_db) -> Iterator[TestClient]:
     app.state.arena_limiter = RateLimiter(1000, 60.0)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def booth_registry() -> tuple[dict[str, KuShuffleBackend], list[str]]:
+    """The models the browser test serves: (registry, names)."""
+    backends = {"alpha": KuShuffleBackend("alpha", 1), "beta": KuShuffleBackend("beta", 2)}
+    return backends, list(backends)

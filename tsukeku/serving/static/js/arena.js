@@ -66,7 +66,7 @@ export function setupArena({ onVoted }) {
     const cards = battleBox.querySelectorAll(".card");
     result.answers.forEach((a, k) => {
       const title = cards[k].querySelector("h3");
-      fill(title, `${a.label}: `, h("strong", { class: "model-name" }, a.model),
+      fill(title, h("span", {}, `${a.label}: `, h("strong", { class: "model-name" }, a.model)),
         h("span", { class: "latency" }, `${Math.round(a.latency_ms)} ms`));
       cards[k].classList.toggle("winner", result.winner === a.label.toLowerCase());
     });
@@ -80,6 +80,7 @@ export function setupArena({ onVoted }) {
 
 function answerCard(answer) {
   return h("article", { class: "card", "data-label": answer.label },
-    h("h3", {}, `${answer.label}`, h("span", { class: "latency" }, "?")),
+    h("h3", {}, answer.label,
+      h("span", { class: "latency", title: "投票後に表示 / shown after the vote" }, "? ms")),
     verseBlock(answer.candidate));
 }

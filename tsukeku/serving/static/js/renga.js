@@ -33,7 +33,7 @@ export function setupRenga(models) {
       chain.map((v, k) =>
         h("li", { class: "verse-item", "data-by": v.by },
           h("span", { class: "form-badge" }, `${k + 1} ${v.kind}`),
-          h("span", { class: "by" }, v.by === "human" ? "人 / you" : `🤖 ${v.model}`),
+          h("span", { class: "by" }, v.by === "human" ? "人 / you" : `モデル / model: ${v.model}`),
           verseBlock(v)),
       ),
     );
@@ -65,7 +65,7 @@ export function setupRenga(models) {
       });
       const best = result.candidates[0];
       append({ ...best, form, kind: KIND[form], by: "model", model: result.model || model });
-      status(statusLine, `${Math.round(result.latency_ms)} ms`);
+      status(statusLine, `${result.model || model}: ${Math.round(result.latency_ms)} ms`);
     } catch (err) {
       status(statusLine, err.message, { error: true });
     } finally {
