@@ -367,7 +367,7 @@ def _stats(
         "bad_records": len(log.errors),
         "warnings": len(log.warnings),
         "by_direction": {d: sum(1 for it in kept if it.link.direction == d) for d in DIRECTIONS},
-        "by_season": count(kept, lambda it: it.link.next.season or "-"),
+        "by_season": count(kept, lambda it: it.link.next.season or "(none)"),
         "by_topic": dict(sorted(Counter(t for it in kept for t in it.link.next.topics).items())),
         "by_source": per_source,
         "form_adherence": {

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -36,8 +37,8 @@ def render_stats(stats: dict[str, Any], console: Console | None = None) -> None:
     groups = stats.get("groups_by_split", {})
     split_dir = stats.get("by_split_direction", {})
 
-    summary = Table(title="dataset", show_header=True, header_style="bold")
-    for col in ("split", "links", "groups", "長句→短句", "短句→長句"):
+    summary = Table(title="dataset", box=box.SIMPLE_HEAD, header_style="bold")
+    for col in ("split", "links", "groups", "長→短", "短→長"):
         summary.add_column(col, justify="right" if col != "split" else "left")
     for split, n in by_split.items():
         dirs = split_dir.get(split, {})
@@ -58,19 +59,23 @@ def render_stats(stats: dict[str, Any], console: Console | None = None) -> None:
     )
     console.print(summary)
 
-    sources = Table(title="sources", header_style="bold")
+    sources = Table(title="sources", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     for col in (
         "source",
         "links",
         "read",
-        "chains",
-        "長句→短句",
-        "短句→長句",
-        "duplicates",
+        "chns",
+        "長→短",
+        "短→長",
+        "dups",
         "bad",
-        "form ok",
+        "verses",
+        "form",
     ):
-        sources.add_column(col, justify="left" if col == "source" else "right")
+        if col == "source":
+            sources.add_column(col, no_wrap=True)
+        else:
+            sources.add_column(col, justify="right")
     for name, s in stats.get("by_source", {}).items():
         d = s.get("by_direction", {})
         chains = f"{s.get('complete_chains', 0)}/{s.get('chains', 0)}" if s.get("chains") else "0"
@@ -83,18 +88,19 @@ def render_stats(stats: dict[str, Any], console: Console | None = None) -> None:
             str(d.get("短句→長句", 0)),
             str(s.get("duplicates_removed", 0)),
             str(s.get("bad_records", 0)),
-            f"{s.get('form_ok', 0)}/{s.get('verses', 0)} ({_pct(s.get('form_ok', 0), s.get('verses', 0))})",
+            str(s.get("verses", 0)),
+            _pct(s.get("form_ok", 0), s.get("verses", 0)),
         )
     console.print(sources)
 
-    lengths = Table(title="length (distinct verses)", header_style="bold")
+    lengths = Table(title="length (distinct verses)", box=box.SIMPLE_HEAD, header_style="bold")
     for col in (
         "kind",
         "verses",
-        "morae min–max",
+        "morae",
         "mean",
         "most common",
-        "characters min–max",
+        "chars",
         "mean",
     ):
         lengths.add_column(col, justify="left" if col == "kind" else "right")
@@ -104,7 +110,7 @@ def render_stats(stats: dict[str, Any], console: Console | None = None) -> None:
             lengths.add_row(kind, "0", "-", "-", "-", "-", "-")
             continue
         hist = m.get("histogram", {})
-        common = ", ".join(f"{k}:{v}" for k, v in sorted(hist.items(), key=lambda kv: -kv[1])[:3])
+        common = ", ".join(f"{k}:{v}" for k, v in sorted(hist.items(), key=lambda kv: -kv[1])[:2])
         lengths.add_row(
             kind,
             str(m["n"]),

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from tsukeku.corpus.issues import IssueLog
 from tsukeku.corpus.model import explain
 from tsukeku.corpus.readers.common import SourceData, read_text, tanka_link
+from tsukeku.errors import InputError
 
 NAME = "hachidaishu"
 FILE_NAME = "hachidai.db"
@@ -184,7 +185,12 @@ def read_hachidaishu(
             expand_iteration_marks(t.text if orthography == "kanji" else t.surface) for t in main
         ]
         kana = [expand_iteration_marks(t.kana) for t in main]
-        morae = [kana_morae(k) for k in kana]
+        try:
+            morae = [kana_morae(k) for k in kana]
+        except InputError as err:
+            log.bad(path, line, f"{where}: the kana column is not kana ({err})")
+            data.bad_records += 1
+            continue
         total = sum(morae)
         if not 27 <= total <= 36:
             log.warn(path, line, f"{where} has {total} morae: not a tanka, left out")

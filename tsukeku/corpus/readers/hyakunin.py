@@ -19,6 +19,7 @@ from tsukeku.corpus.readers.common import (
     split_halves,
     tanka_link,
 )
+from tsukeku.errors import InputError
 
 NAME = "hyakunin"
 FILE_NAME = "hyakunin_isshu.json"
@@ -59,7 +60,7 @@ def read_hyakunin(
             except ValidationError as err:
                 bad(line, f"invalid poem: {explain(err)}")
                 continue
-            except ValueError as err:
+            except (ValueError, InputError) as err:
                 bad(line, str(err))
                 continue
             data.links.append(link)

@@ -2,9 +2,9 @@
 `number`, `author`, `ku`, `kotobagaki`).
 
 `ku` holds five strings, or one string with the whole unspaced poem, which is split with
-`tsukeku.prosody.split_ku(text, "5-7-5-7-7")`. Inline ruby (`一年〈ひととせ〉を`) is taken out of the
-text and used for the reading: the ruby replaces its base before the reading is analysed, and the
-split is made on that text and mapped back onto the plain text. Season and topics come from the
+`tsukeku.prosody.split_ku(text, "5-7-5-7-7")`. Inline ruby (`一年〈ひととせ〉を`) is given to
+`tsukeku.prosody` with the text (it reads the ruby as the reading of the word before it and never
+cuts a ku inside it), then taken out of the verse text. Season and topics come from the
 volume (巻一–二 春, 巻三 夏, 巻四–五 秋, 巻六 冬, 巻十一–十五 恋, …).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from pydantic import ValidationError
 
 from tsukeku.corpus.issues import IssueLog
 from tsukeku.corpus.model import explain
-from tsukeku.corpus.readers import ruby
 from tsukeku.corpus.readers.common import (
     TANKA_FORM,
     SourceData,
@@ -28,6 +28,7 @@ from tsukeku.corpus.readers.common import (
     read_text,
     tanka_link,
 )
+from tsukeku.errors import InputError
 
 NAME = "kokinshu"
 FILE_NAME = "kokinshu_vol1-7.json"
@@ -43,42 +44,40 @@ VOLUMES: dict[int, tuple[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 
-def _reading(hint_ku: str, morae: int) -> str:
-    from tsukeku.prosody import reading
+_NOTE = re.compile(r"[（(]([^（）()]*)[）)]")
+_RUBY_ALTERNATIVES = re.compile(r"〈([^〈〉、,，]*)[、,，][^〈〉]*〉")
+_RUBY = re.compile(r"〈[^〈〉]*〉|[（(][\u3041-\u309f\u30a0-\u30ff]+[）)]")
+_KANA_ONLY = re.compile(r"^[\u3041-\u309f\u30a0-\u30ff]+$")
 
-    return reading(hint_ku, expected=morae).replace(" ", "")
+
+def clean(text: str) -> str:
+    """Editorial notes out (`まつ(松、待つ)` → `まつ`; kana in parentheses is ruby and stays), a
+    ruby with alternatives reduced to the first (`〈よそ、四十〉` → `〈よそ〉`)."""
+    text = _NOTE.sub(lambda m: m.group(0) if _KANA_ONLY.match(m.group(1)) else "", text)
+    return _RUBY_ALTERNATIVES.sub(r"〈\1〉", normalise_space(text).replace(" ", ""))
+
+
+def strip_ruby(text: str) -> str:
+    return _RUBY.sub("", text)
 
 
 def _ku_and_readings(raw_ku: list[str]) -> tuple[list[str], list[str]]:
-    parts = [
-        normalise_space(k).replace(" ", "") for k in raw_ku if isinstance(k, str) and k.strip()
-    ]
-    if len(parts) == 5:
-        segs = [ruby.parse(p) for p in parts]
-        ku = [ruby.surface(s) for s in segs]
-        hints = [ruby.hint(s) for s in segs]
-    elif len(parts) == 1:
-        from tsukeku.prosody import split_ku
+    """Plain ku and their readings; the ruby is read by `tsukeku.prosody` (it reads 〈〉 as the
+    reading of the word before) and then taken out of the text."""
+    from tsukeku.prosody import reading, split_ku
 
-        segs = ruby.parse(parts[0])
-        whole_hint = ruby.hint(segs)
-        hint_ku = [k.strip() for k in split_ku(whole_hint, TANKA_FORM)]
-        if "".join(hint_ku).replace(" ", "") != whole_hint or len(hint_ku) != 5:
-            raise ValueError(f"could not split {parts[0]!r} into {TANKA_FORM}")
-        cuts, pos = [], 0
-        for k in hint_ku[:-1]:
-            pos += len(k)
-            cuts.append(pos)
-        pieces = ruby.cut(segs, cuts)
-        if len(pieces) != 5:
-            raise ValueError(f"could not split {parts[0]!r} into {TANKA_FORM} (ruby in the way)")
-        ku = [p[0] for p in pieces]
-        hints = [p[1] for p in pieces]
-    else:
+    parts = [clean(k) for k in raw_ku if isinstance(k, str) and k.strip()]
+    parts = [p for p in parts if p]
+    if len(parts) == 1:
+        parts = [k.strip() for k in split_ku(parts[0], TANKA_FORM)]
+    if len(parts) != 5:
         raise ValueError(f"expected 5 ku or one unspaced poem, got {len(parts)} non-empty strings")
+    ku = [strip_ruby(p) for p in parts]
     if not all(ku):
         raise ValueError("a ku is empty once ruby and notes are taken out")
-    readings = [_reading(h, m) for h, m in zip(hints, KU_MORAE, strict=True)]
+    readings = [
+        reading(p, expected=m).replace(" ", "") for p, m in zip(parts, KU_MORAE, strict=True)
+    ]
     return ku, readings
 
 
@@ -126,7 +125,7 @@ def read_kokinshu(
             except ValidationError as err:
                 bad(line, f"invalid poem: {explain(err)}")
                 continue
-            except ValueError as err:
+            except (ValueError, InputError) as err:
                 bad(line, str(err))
                 continue
             data.links.append(link)

@@ -30,6 +30,7 @@ from tsukeku.corpus.readers.common import (
     split_tanka,
     tanka_link,
 )
+from tsukeku.errors import InputError
 
 
 def _str(rec: dict[str, Any], *keys: str) -> str | None:
@@ -146,7 +147,7 @@ def read_tanka(
                 log.bad(path, lineno, f"invalid poem: {explain(err)}")
                 data.bad_records += 1
                 continue
-            except ValueError as err:
+            except (ValueError, InputError) as err:
                 log.bad(path, lineno, str(err))
                 data.bad_records += 1
                 continue

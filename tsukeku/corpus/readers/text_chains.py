@@ -30,6 +30,7 @@ from tsukeku.corpus.model import (
     kind_for_form,
 )
 from tsukeku.corpus.readers.common import SourceData, normalise_space, read_text
+from tsukeku.errors import InputError
 
 _AUTHOR = re.compile(r"^([^\s:：]{1,24})\s*[:：]\s*(\S.*)$")
 
@@ -104,7 +105,7 @@ def read_text_chains(
             except ValidationError as err:
                 problem = (lineno, f"invalid verse: {explain(err)}")
                 break
-            except ValueError as err:
+            except (ValueError, InputError) as err:
                 problem = (lineno, str(err))
                 break
             if verses and verse.kind == verses[-1].kind:
