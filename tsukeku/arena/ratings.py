@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
+from threadpoolctl import threadpool_limits
 
 SCALE = 400.0 / math.log(10.0)  # Elo points per unit of natural-log strength
 CENTRE = 1000.0
@@ -79,7 +80,8 @@ def fit_bradley_terry(
     names = _model_names(outcomes, models)
     index = {m: k for k, m in enumerate(names)}
     i, j, s, w = _aggregate(outcomes, index)
-    beta = _fit(len(names), i, j, s, w, ridge)
+    with _one_blas_thread():
+        beta = _fit(len(names), i, j, s, w, ridge)
     return dict(zip(names, beta.tolist(), strict=True))
 
 
@@ -136,10 +138,13 @@ def leaderboard(
         sub = {names[k]: r for r, k in enumerate(rated)}
         rated_outcomes = [o for o in outcomes if o.winner in OUTCOME_SCORE]
         i, j, s, w = _aggregate(rated_outcomes, sub)
-        point = to_elo(_fit(len(rated), i, j, s, w, ridge))
+        with _one_blas_thread():
+            point = to_elo(_fit(len(rated), i, j, s, w, ridge))
+            samples = None
+            if n_bootstrap > 0 and len(rated) > 1:
+                samples = _bootstrap(len(rated), i, j, s, w, n_bootstrap, seed, ridge)
         low, high = point.copy(), point.copy()
-        if n_bootstrap > 0 and len(rated) > 1:
-            samples = _bootstrap(len(rated), i, j, s, w, n_bootstrap, seed, ridge)
+        if samples is not None:
             tail = (1.0 - confidence) / 2.0 * 100.0
             low, high = np.percentile(to_elo(samples), [tail, 100.0 - tail], axis=0)
         ratings = {k: (point[r], low[r], high[r]) for r, k in enumerate(rated)}
@@ -196,6 +201,12 @@ def leaderboard(
 
 
 # -- internals -----------------------------------------------------------------------------
+
+
+def _one_blas_thread():
+    # The problems are tiny (models × models); a multi-threaded BLAS only adds hand-offs, and
+    # on a busy machine its spinning threads made a 50 ms leaderboard take seconds.
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _model_names(outcomes: list, models: Sequence[str] | None) -> list[str]:

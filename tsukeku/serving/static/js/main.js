@@ -32,13 +32,26 @@ function setupTabs(onShow) {
   if (initial) select(initial, false);
 }
 
-async function main() {
-  let models = [];
-  try {
-    models = (await api("/api/models")).models.map((m) => m.name);
-  } catch (err) {
-    status(document.getElementById("side-status"), err.message, { error: true });
+/** The configured model names; waits while the server is still loading its models (503). */
+async function loadModels(statusLine) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const models = (await api("/api/models")).models.map((m) => m.name);
+      status(statusLine, "");
+      return models;
+    } catch (err) {
+      if (err.status !== 503 || attempt >= 120) {
+        status(statusLine, err.message, { error: true });
+        return [];
+      }
+      status(statusLine, "モデルを読み込み中… / the models are loading…");
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }
+}
+
+async function main() {
+  const models = await loadModels(document.getElementById("side-status"));
   const refreshBoard = setupLeaderboard();
   setupSide(models);
   setupRenga(models);
