@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-from tsukeku.generation.token_table import TokenTable, segment_morae, smallable
-from tsukeku.prosody.kana import SMALL_KANA, is_kana, is_kanji
+from tsukeku.generation.token_table import TokenTable, char_morae, smallable, viable_prefix
+from tsukeku.prosody.kana import SMALL_KANA
 
 
 @dataclass(frozen=True)
@@ -180,11 +179,13 @@ class MoraAutomaton:
     def _intern(self, key: StateKey, row: np.ndarray,
                 arrays: dict[str, np.ndarray] | None = None) -> int:
         sid = len(self._keys)
-        if sid >= self._table_cpu.shape[0]:  # grow by doubling: states keep being discovered
-            grown = torch.zeros(max(16, 2 * sid), self.vocab_size, dtype=torch.bool)
-            grown[:sid] = self._table_cpu[:sid]
-            self._table_cpu = grown
-        self._table_cpu[sid] = torch.from_numpy(row)
+        # states appear during generate (inference mode); the table must stay a normal tensor
+        with torch.inference_mode(False):
+            if sid >= self._table_cpu.shape[0]:  # grow by doubling
+                grown = torch.zeros(max(16, 2 * sid), self.vocab_size, dtype=torch.bool)
+                grown[:sid] = self._table_cpu[:sid]
+                self._table_cpu = grown
+            self._table_cpu[sid] = torch.from_numpy(row)
         self._keys.append(key)
         self._index[key] = sid
         self._rows.append(row)
@@ -294,15 +295,15 @@ class MoraAutomaton:
             if need == 0 or len(joined) > need:
                 continue
             if len(joined) < need:
-                valid[i] = _viable(joined, need)
+                valid[i] = viable_prefix(joined)
                 pending[i] = joined
                 continue
             try:
                 ch = joined.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            count = segment_morae(ch)
-            if count is None or ch in "々ゝゞヽヾ〻":
+            count = char_morae(ch)
+            if count is None:
                 continue
             valid[i] = complete[i] = True
             morae[i] = count
@@ -311,25 +312,6 @@ class MoraAutomaton:
         comp = _Completion(valid, complete, morae, small, cs, pending)
         self._completions[pend] = comp
         return comp
-
-
-@lru_cache(maxsize=8192)
-def _viable(prefix: bytes, need: int) -> bool:
-    """Whether an unfinished character of `need` bytes can still become one with a reading
-    (stops at the first completion found, so a viable prefix costs little)."""
-    for nxt in range(0x80, 0xC0):
-        joined = prefix + bytes([nxt])
-        if len(joined) < need:
-            if _viable(joined, need):
-                return True
-            continue
-        try:
-            ch = joined.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if (is_kana(ch) or is_kanji(ch)) and ch not in SMALL_KANA and segment_morae(ch):
-            return True
-    return False
 
 
 def _utf8_length(first: int) -> int:

@@ -67,6 +67,65 @@ def segment_morae(text: str) -> int | None:
         return None
 
 
+_CHARS: dict[str, dict[str, int]] = {}
+
+
+def readable_chars(cache_dir: Path | None = None) -> dict[str, int]:
+    """Every kana and BMP kanji that has a reading on its own → its morae (cached on disk per
+    prosody version). Byte-level vocabularies spell characters over several tokens; finishing
+    one is a lookup here instead of an analysis per step."""
+    fp = prosody_fingerprint()
+    if fp in _CHARS:
+        return _CHARS[fp]
+    path = (cache_dir or home() / "token_tables") / f"chars-{fp}.json"
+    table: dict[str, int] | None = None
+    if path.exists():
+        try:
+            table = {k: int(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, AttributeError):
+            table = None
+    if table is None:
+        table = {}
+        for code in [*range(0x3041, 0x3100), *range(0x30A1, 0x3100), *range(0x3400, 0xA000),
+                     *range(0xF900, 0xFB00)]:
+            ch = chr(code)
+            if ch in _ITERATION or not (is_kana(ch) or is_kanji(ch)):
+                continue
+            count = segment_morae(ch)
+            if count is not None:
+                table[ch] = count
+        write_json_atomic(path, table, indent=None)
+    _CHARS[fp] = table
+    return table
+
+
+_PREFIXES: dict[str, frozenset[bytes]] = {}
+
+
+def viable_prefix(prefix: bytes) -> bool:
+    """Whether some readable character starts with these (unfinished) UTF-8 bytes."""
+    fp = prosody_fingerprint()
+    prefixes = _PREFIXES.get(fp)
+    if prefixes is None:
+        found: set[bytes] = set()
+        for ch in readable_chars():
+            if ch in SMALL_KANA:
+                continue
+            raw = ch.encode("utf-8")
+            found.update(raw[:i] for i in range(1, len(raw)))
+        prefixes = _PREFIXES[fp] = frozenset(found)
+    return prefix in prefixes
+
+
+def char_morae(ch: str) -> int | None:
+    """Morae of one character read on its own (None: no reading)."""
+    if ch in _ITERATION:
+        return None
+    if len(ch) == 1 and ord(ch) < 0x10000:
+        return readable_chars().get(ch)
+    return segment_morae(ch)
+
+
 def smallable(ch: str) -> bool:
     """Whether a small kana may follow `ch` (it is a full-size kana)."""
     return is_kana(ch) and ch not in _NOT_BEFORE_SMALL and ch not in _ITERATION
@@ -372,6 +431,7 @@ def build_table(raw: list[bytes | None], key: str = "") -> TokenTable:
     )
 
 
+@lru_cache(maxsize=1)
 def prosody_fingerprint() -> str:
     """Hash of the prosody sources and data: a change in readings invalidates cached tables."""
     import tsukeku.prosody as prosody
@@ -415,6 +475,8 @@ def table_for(tokenizer: Any, *, cache_dir: Path | None = None) -> TokenTable:
             table = None  # a damaged cache file is rebuilt below
     if table is None:
         table = build_table(raw, key)
+        if (table.cont_len > 0).any() or (table.tail_id > 0).any():
+            readable_chars(folder)  # pieces of characters: finishing them needs the char table
         table.build_seconds = time.perf_counter() - start
         write_json_atomic(path, table.to_json(), indent=None)
     _MEMORY[key] = table

@@ -23,6 +23,7 @@ class ComposeRequest:
     max_new_tokens: int = 48
     seed: int | None = None
     adapter: str | None = None  # for local backends holding several adapters on one base
+    jiamari: bool = False  # constrained decoding may add one mora (字余り) to each ku
 
     @property
     def chain(self) -> list[str]:

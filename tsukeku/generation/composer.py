@@ -1,0 +1,475 @@
+"""The Composer: 前句 (or a chain) in, ranked 付句 candidates out, from a local causal LM.
+
+- The prompt is the model's own template (prompt.json of its training run, else `completion`):
+  the last verse is the 前句, up to two verses before it are context.
+- Sampling is transformers' `generate` (one call serves every request of a `compose_many`
+  batch: prompts left-padded, each row with its own form, sampling settings and adapter).
+- With `constrained=True` a `MoraConstraintLogitsProcessor` keeps each row inside its form, and
+  every candidate is then checked again by the independent checker (`prosody.check_form` on
+  the candidate's own text). The token table reads a kanji token on its own, while the checker
+  reads the whole verse, so a reading can differ (今日: けふ / こんにち); such candidates are
+  dropped and more are sampled, never returned. `notes` says how many.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tsukeku.errors import ConfigError, InputError
+from tsukeku.generation.candidates import Checked, make_candidate, rank, target_form
+from tsukeku.generation.rerank import Reranker
+from tsukeku.generation.types import ComposeRequest, CompositionResult
+
+BASE_ADAPTER = "__base__"  # the base model alone, adapters disabled (PEFT's name for it)
+MAX_N = 64
+MAX_NEW_TOKENS = 512
+MAX_ROUNDS = 4
+
+
+class LoadedModel:
+    """A model and its tokenizer in memory, shared by every backend on the same base.
+
+    One lock serialises generation: `generate`, the global RNG (seeds) and the active PEFT
+    adapter are process-wide state. Adapters are loaded unmerged onto the one base."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, source: str = ""):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.source = source
+        self.lock = threading.RLock()
+        self.adapters: dict[str, Path] = {}
+
+    @classmethod
+    def load(cls, base: str | os.PathLike | None = "tiny", *, dtype: str | None = None,
+             device: str | None = None) -> LoadedModel:
+        from tsukeku.models import load_model
+
+        model, tokenizer = load_model(base, dtype=dtype, device=device)
+        return cls(model, tokenizer, source=str(base))
+
+    @property
+    def is_peft(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def add_adapter(self, name: str, path: str | os.PathLike) -> Path:
+        """Loads a PEFT adapter (dir or run dir) under `name`; the base stays unmerged."""
+        from peft import PeftModel
+
+        from tsukeku.models import resolve_adapter_dir
+
+        if name == BASE_ADAPTER:
+            raise ConfigError(f"{BASE_ADAPTER!r} is reserved for the base model alone")
+        adir = resolve_adapter_dir(path)
+        with self.lock:
+            if name in self.adapters:
+                if self.adapters[name] != adir:
+                    raise ConfigError(f"adapter name {name!r} is already used for "
+                                      f"{self.adapters[name]}")
+                return adir
+            if self.is_peft:
+                self.model.load_adapter(str(adir), adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, str(adir), adapter_name=name)
+            self.model.eval()
+            self.adapters[name] = adir
+        return adir
+
+    def adapter_type(self, name: str) -> str:
+        return str(self.model.peft_config[name].peft_type).split(".")[-1].upper()
+
+
+def find_template(*dirs: str | os.PathLike | None, tokenizer: Any = None):
+    """The prompt template saved beside an adapter, in its run dir, or with the base
+    (prompt.json); the `completion` template when none is there."""
+    from tsukeku.prompts import FILE_NAME, PromptTemplate, get_template
+
+    for d in dirs:
+        if d is None:
+            continue
+        p = Path(d)
+        for candidate in (p, p.parent):
+            if (candidate / FILE_NAME).is_file():
+                return PromptTemplate.load(candidate, tokenizer)
+    return get_template("completion")
+
+
+def resolve_template(spec: Any, tokenizer: Any, *dirs: str | os.PathLike | None):
+    """A template given as an object, a name (completion, instruction, chat …), a prompt.json
+    path or directory — or, when None, the one found beside the model (`find_template`)."""
+    from tsukeku.prompts import TEMPLATE_NAMES, PromptTemplate, get_template
+
+    if spec is None:
+        return find_template(*dirs, tokenizer=tokenizer)
+    if isinstance(spec, PromptTemplate):
+        return spec
+    if str(spec) in (*TEMPLATE_NAMES, "instruction-rinna"):
+        return get_template(str(spec), tokenizer)
+    if Path(str(spec)).exists():
+        return PromptTemplate.load(str(spec), tokenizer)
+    raise ConfigError(f"prompt template {spec!r} is neither a template name "
+                      f"({', '.join(TEMPLATE_NAMES)}) nor a prompt.json file or directory")
+
+
+@dataclass
+class _Plan:
+    """One request being served: its prompt, form and the candidates gathered so far."""
+
+    request: ComposeRequest
+    form: str
+    previous: str  # the 前句 spaced per ku
+    prompt: str
+    meter: Any  # constraints.Meter or None
+    adapter: str | None
+    max_new_tokens: int
+    checked: list[Checked] = field(default_factory=list)
+    sampled: int = 0
+    failed_check: int = 0
+    unfinished: int = 0
+    rounds: int = 0
+
+    def distinct_ok(self) -> int:
+        return len({c.candidate.text for c in self.checked if c.acceptable})
+
+    def rows_wanted(self, round_no: int, oversample: float) -> int:
+        n = self.request.n
+        if self.meter is None:
+            return n if round_no == 0 else 0
+        missing = n - self.distinct_ok()
+        if missing <= 0:
+            return 0
+        factor = oversample * (round_no + 1)
+        return min(MAX_N, max(missing, math.ceil(missing * factor)))
+
+
+class Composer:
+    """Composes 付句 with a local causal LM (see the module doc)."""
+
+    def __init__(self, model: Any, tokenizer: Any = None, *, template: Any = None,
+                 reranker: Reranker | None = None, name: str = "local",
+                 adapter: str | None = None, oversample: float = 1.5,
+                 max_rounds: int = MAX_ROUNDS):
+        self.loaded = model if isinstance(model, LoadedModel) else LoadedModel(model, tokenizer)
+        self.template = resolve_template(template, self.loaded.tokenizer)
+        self.reranker = reranker or Reranker()
+        self.name = name
+        self.adapter = adapter
+        self.oversample = oversample
+        self.max_rounds = max_rounds
+        self.table_info: dict[str, Any] | None = None
+
+    @classmethod
+    def load(cls, base: str | os.PathLike | None = "tiny", adapter: str | os.PathLike | None = None,
+             *, template: Any = None, name: str | None = None, dtype: str | None = None,
+             device: str | None = None, known: str | os.PathLike | None = None) -> Composer:
+        """A base (hub id, dir, "tiny") with an optional adapter (dir or run dir)."""
+        loaded = LoadedModel.load(base, dtype=dtype, device=device)
+        adapter_name = None
+        adir = None
+        if adapter is not None:
+            adapter_name = "adapter"
+            adir = loaded.add_adapter(adapter_name, adapter)
+        from tsukeku.models import resolve_base
+
+        base_dir = resolve_base(base)
+        tpl = resolve_template(template, loaded.tokenizer, adir,
+                               base_dir if Path(base_dir).exists() else None)
+        reranker = Reranker.from_dataset(known) if known else None
+        return cls(loaded, template=tpl, reranker=reranker, adapter=adapter_name,
+                   name=name or (Path(str(adapter)).name if adapter else str(base)))
+
+    @property
+    def model(self) -> Any:
+        return self.loaded.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.loaded.tokenizer
+
+    # -- public API ---------------------------------------------------------------------------
+    def compose(self, previous: str | list[str], n: int = 5, form: str = "auto",
+                constrained: bool = True, **sampling: Any) -> CompositionResult:
+        """Candidates for one 前句 (or chain, oldest first). `sampling`: temperature, top_p,
+        top_k, max_new_tokens, seed, adapter, jiamari (fields of ComposeRequest)."""
+        known = {f.name for f in fields(ComposeRequest)}
+        unknown = sorted(set(sampling) - known)
+        if unknown:
+            raise InputError(f"unknown option(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(known - {'previous', 'n', 'form'}))}")
+        request = ComposeRequest(previous=previous, n=n, form=form, constrained=constrained,
+                                 **sampling)
+        return self.compose_many([request])[0]
+
+    def compose_many(self, requests: list[ComposeRequest]) -> list[CompositionResult]:
+        """Serves several requests with one generate call (more only when constrained rows
+        must be resampled, or adapters of a kind PEFT cannot mix in one batch)."""
+        start = time.perf_counter()
+        plans = [self._plan(r) for r in requests]
+        calls = 0
+        with self.loaded.lock:
+            seeds = [p.request.seed for p in plans if p.request.seed is not None]
+            if seeds:
+                import torch
+
+                torch.manual_seed(seeds[0])
+            for round_no in range(self.max_rounds):
+                rows: list[_Plan] = []
+                for plan in plans:
+                    wanted = plan.rows_wanted(round_no, self.oversample)
+                    if wanted:
+                        plan.rounds += 1
+                    rows.extend([plan] * wanted)
+                if not rows:
+                    break
+                calls += self._generate(rows)
+        elapsed = (time.perf_counter() - start) * 1000
+        return [self._result(p, calls, elapsed) for p in plans]
+
+    # -- planning -----------------------------------------------------------------------------
+    def _plan(self, req: ComposeRequest) -> _Plan:
+        from tsukeku.generation.constraints import Meter
+
+        chain = req.chain
+        if not chain or not all(isinstance(v, str) for v in chain):
+            raise InputError("previous must be a verse (text) or a list of verses")
+        _validate(req)
+        form, spaced = target_form(req.form, chain[-1])
+        context = [" ".join(v.split()) for v in chain[-3:-1] if v.strip()]
+        prompt = self.template.render(spaced, form, context)
+        meter = Meter.of(form, req.jiamari) if req.constrained else None
+        adapter = req.adapter if req.adapter is not None else self.adapter
+        self._check_adapter(adapter)
+        budget = req.max_new_tokens
+        if meter is not None:
+            # a verse cut short is no verse: room for every mora spelt in byte pieces
+            budget = max(budget, 4 * sum(meter.caps) + len(meter.caps) + 1)
+        return _Plan(req, form, spaced, prompt, meter, adapter, budget)
+
+    def _check_adapter(self, adapter: str | None) -> None:
+        if adapter is None or adapter == BASE_ADAPTER:
+            return
+        if adapter not in self.loaded.adapters:
+            known = ", ".join(sorted(self.loaded.adapters)) or "none"
+            raise InputError(f"model {self.name!r} has no adapter {adapter!r} (adapters: "
+                             f"{known}; {BASE_ADAPTER!r} for the base alone)")
+
+    # -- generation ---------------------------------------------------------------------------
+    def end_ids(self) -> list[int]:
+        """Tokens that end a verse: eos, and the template's end marker when it is one token."""
+        tok = self.tokenizer
+        ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+        marker = self.template.end.encode("utf-8") if self.template.end else b""
+        if marker:
+            table = self.token_table()
+            ids.update(i for i, raw in enumerate(table.raw) if raw == marker)
+        if not ids:
+            raise ConfigError("the tokenizer has no eos token and the template's end marker is "
+                              "not a single token: cannot tell where a verse ends")
+        return sorted(ids)
+
+    def token_table(self):
+        from tsukeku.generation.token_table import table_for
+
+        table = table_for(self.tokenizer)
+        if self.table_info is None:
+            self.table_info = {"tokens": table.size, "build_seconds": round(table.build_seconds, 3),
+                               "from_cache": table.from_cache, "key": table.key}
+        return table
+
+    def automaton(self):
+        from tsukeku.generation.constraints import automaton_for
+
+        return automaton_for(self.token_table(), self.end_ids(), _vocab_size(self.model))
+
+    def _adapter_groups(self, rows: list[_Plan]) -> list[tuple[str, Any, list[int]]]:
+        """(mode, value, row indices): how the rows' adapters are applied in generate calls."""
+        if not self.loaded.is_peft:
+            return [("plain", None, list(range(len(rows))))]
+        names = [r.adapter or BASE_ADAPTER for r in rows]
+        if len(set(names)) == 1:
+            mode = "base" if names[0] == BASE_ADAPTER else "set"
+            return [(mode, names[0], list(range(len(rows))))]
+        kinds = {self.loaded.adapter_type(n) for n in set(names) - {BASE_ADAPTER}}
+        if kinds <= {"LORA"}:  # PEFT mixes LoRA adapters (and the base) within one batch
+            return [("mixed", names, list(range(len(rows))))]
+        groups: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            groups.setdefault(name, []).append(i)
+        return [("base" if n == BASE_ADAPTER else "set", n, idx) for n, idx in groups.items()]
+
+    def _generate(self, rows: list[_Plan]) -> int:
+        calls = 0
+        for mode, value, idx in self._adapter_groups(rows):
+            self._generate_group([rows[i] for i in idx], mode, value)
+            calls += 1
+        return calls
+
+    def _generate_group(self, rows: list[_Plan], mode: str, adapter: Any) -> None:
+        import contextlib
+
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from tsukeku.generation.constraints import (
+            MoraConstraintLogitsProcessor,
+            RowMaxNewTokens,
+            RowSamplingLogitsProcessor,
+        )
+
+        tok = self.tokenizer
+        model = self.model
+        device = _device(model)
+        enc = tok([r.prompt for r in rows], return_tensors="pt", padding=True,
+                  padding_side="left").to(device)
+        prompt_len = enc["input_ids"].shape[1]
+        end_ids = self.end_ids()
+        processors = LogitsProcessorList()
+        constraint = None
+        if any(r.meter is not None for r in rows):
+            constraint = MoraConstraintLogitsProcessor(self.automaton(), [r.meter for r in rows],
+                                                       prompt_len)
+            processors.append(constraint)
+        kwargs: dict[str, Any] = {}
+        settings = {(r.request.temperature, r.request.top_k, r.request.top_p) for r in rows}
+        if len(settings) == 1:
+            temperature, top_k, top_p = settings.pop()
+            kwargs.update(temperature=temperature, top_k=top_k, top_p=top_p)
+        else:
+            processors.append(RowSamplingLogitsProcessor(
+                [r.request.temperature for r in rows], [r.request.top_k for r in rows],
+                [r.request.top_p for r in rows]))
+            kwargs.update(temperature=1.0, top_k=0, top_p=1.0)
+        budgets = [r.max_new_tokens for r in rows]
+        stopping = StoppingCriteriaList()
+        if len(set(budgets)) > 1:
+            stopping.append(RowMaxNewTokens(prompt_len, budgets))
+        marker = self.template.end
+        if marker and not any(self.token_table().raw[i] == marker.encode() for i in end_ids):
+            if any(r.meter is None for r in rows):  # an end marker of several tokens
+                kwargs.update(stop_strings=[marker], tokenizer=tok)
+        if mode == "mixed":
+            kwargs["adapter_names"] = list(adapter)
+        ctx: Any = contextlib.nullcontext()
+        if mode == "base":
+            ctx = model.disable_adapter()
+        elif mode == "set":
+            model.set_adapter(adapter)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else end_ids[0]
+        with ctx, torch.inference_mode():
+            out = model.generate(
+                **enc, do_sample=True, max_new_tokens=max(budgets), eos_token_id=end_ids,
+                pad_token_id=pad, logits_processor=processors, stopping_criteria=stopping,
+                return_dict_in_generate=True, output_logits=True, **kwargs,
+            )
+        self._collect(rows, out, prompt_len, end_ids, constraint)
+
+    def _collect(self, rows: list[_Plan], out: Any, prompt_len: int, end_ids: list[int],
+                 constraint: Any) -> None:
+        import torch
+
+        seqs = out.sequences[:, prompt_len:]
+        steps = len(out.logits)
+        token_lp = torch.stack([
+            torch.log_softmax(out.logits[t].float(), dim=-1).gather(1, seqs[:, t:t + 1])[:, 0]
+            for t in range(steps)
+        ], dim=1) if steps else torch.zeros(len(rows), 0)
+        ends = set(end_ids)
+        finished = constraint.complete() if constraint is not None else [True] * len(rows)
+        for i, plan in enumerate(rows):
+            ids = seqs[i].tolist()[: plan.max_new_tokens]
+            length = next((j + 1 for j, t in enumerate(ids) if t in ends), len(ids))
+            text_ids = ids[: length - 1] if ids and ids[length - 1] in ends else ids[:length]
+            raw = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+            text = self.template.parse(raw)
+            logprob = float(token_lp[i, :length].sum()) if length else None
+            checked = make_candidate(
+                text, plan.form, previous=plan.previous, reranker=self.reranker,
+                logprob=None if logprob is None else round(logprob, 4), n_tokens=length,
+                jiamari=plan.request.jiamari, split_unspaced=plan.meter is None,
+            )
+            plan.sampled += 1
+            if plan.meter is not None:
+                if not finished[i]:
+                    plan.unfinished += 1
+                    checked.acceptable = False
+                elif not checked.acceptable:
+                    plan.failed_check += 1
+            plan.checked.append(checked)
+
+    # -- results ------------------------------------------------------------------------------
+    def _result(self, plan: _Plan, calls: int, elapsed_ms: float) -> CompositionResult:
+        req = plan.request
+        constrained = plan.meter is not None
+        candidates = rank(plan.checked, req.n, only_acceptable=constrained)
+        notes: list[str] = []
+        if constrained:
+            info = self.table_info or {}
+            notes.append(
+                "mora-constrained decoding"
+                + (" with 字余り (+1 per ku) allowed" if req.jiamari else "")
+                + f"; every candidate passed the independent form check ({plan.form})"
+            )
+            if info:
+                how = "loaded from the disk cache" if info.get("from_cache") else "built"
+                notes.append(f"token-reading table: {info['tokens']} tokens, {how} "
+                             f"(build took {info['build_seconds']:.2f} s)")
+            notes.append(f"sampled {plan.sampled} candidates in {plan.rounds} round(s)")
+            if plan.failed_check:
+                notes.append(
+                    f"{plan.failed_check} sampled candidate(s) failed the final form check "
+                    "(a kanji read differently in context than on its own) and were resampled"
+                )
+            if plan.unfinished:
+                notes.append(f"{plan.unfinished} row(s) did not finish a verse within "
+                             f"{plan.max_new_tokens} tokens and were resampled")
+            if len(candidates) < req.n:
+                notes.append(f"only {len(candidates)} distinct candidate(s) of the form after "
+                             f"{plan.rounds} round(s) of sampling (asked for {req.n})")
+        else:
+            good = sum(c.ok for c in candidates)
+            notes.append(f"unconstrained sampling: {good} of {len(candidates)} candidates have "
+                         f"the form {plan.form}")
+        if calls > 1:
+            notes.append(f"{calls} generate calls served this batch")
+        return CompositionResult(
+            previous=req.previous, form=plan.form, candidates=candidates, model=self.name,
+            constrained=constrained, notes=notes, latency_ms=round(elapsed_ms, 1),
+        )
+
+
+def _validate(req: ComposeRequest) -> None:
+    if not isinstance(req.n, int) or not 1 <= req.n <= MAX_N:
+        raise InputError(f"n must be between 1 and {MAX_N}, not {req.n!r}")
+    if not req.temperature > 0:
+        raise InputError(f"temperature must be > 0, not {req.temperature!r}")
+    if not 0 < req.top_p <= 1:
+        raise InputError(f"top_p must be in (0, 1], not {req.top_p!r}")
+    if req.top_k < 0:
+        raise InputError(f"top_k must be ≥ 0 (0: off), not {req.top_k!r}")
+    if not 1 <= req.max_new_tokens <= MAX_NEW_TOKENS:
+        raise InputError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS}")
+
+
+def _device(model: Any) -> Any:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return "cpu"
+
+
+def _vocab_size(model: Any) -> int:
+    emb = model.get_output_embeddings()
+    if emb is not None and hasattr(emb, "weight"):
+        return int(emb.weight.shape[0])
+    return int(model.config.vocab_size)
+
+
+def with_adapter(requests: list[ComposeRequest], adapter: str | None) -> list[ComposeRequest]:
+    """Requests without an adapter of their own take `adapter`."""
+    return [r if r.adapter is not None or adapter is None else replace(r, adapter=adapter)
+            for r in requests]
