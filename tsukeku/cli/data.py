@@ -20,12 +20,12 @@ def _print_issues(log, console, *, quiet: bool) -> None:
     """Bad records always (they were skipped); warnings unless quiet."""
     errors, warnings = log.errors, log.warnings
     for issue in errors[:_MAX_SHOWN]:
-        console.print(f"[red]bad record[/red] {issue}", highlight=False)
+        console.print(f"[red]bad record[/red] {issue}", highlight=False, soft_wrap=True)
     if len(errors) > _MAX_SHOWN:
         console.print(f"… and {len(errors) - _MAX_SHOWN} more bad record(s)")
     if not quiet:
         for issue in warnings[:_MAX_SHOWN]:
-            console.print(f"[yellow]warning[/yellow] {issue}", highlight=False)
+            console.print(f"[yellow]warning[/yellow] {issue}", highlight=False, soft_wrap=True)
         if len(warnings) > _MAX_SHOWN:
             console.print(f"… and {len(warnings) - _MAX_SHOWN} more warning(s)")
 
@@ -130,6 +130,7 @@ def check(
             f"({len(d.all_links())} links in all); {d.bad_records} bad record(s), "
             f"{d.warnings} warning(s)",
             highlight=False,
+            soft_wrap=True,
         )
     if log.errors:
         raise DataError(f"{len(log.errors)} bad record(s) in the sources")

@@ -124,8 +124,10 @@ class BuildResult:
     issues: IssueLog = field(repr=False, default_factory=IssueLog)
 
 
-def _prefixed(value: str, source: str) -> str:
-    return value if value.startswith((f"{source}:", f"{source}-")) else f"{source}:{value}"
+def _prefixed(value: str, source: str, *, dash_ok: bool = False) -> str:
+    """Namespaces an id or a group by its source (ids like tanka-t1 already are)."""
+    done = (f"{source}:", f"{source}-") if dash_ok else (f"{source}:",)
+    return value if value.startswith(done) else f"{source}:{value}"
 
 
 def assign_splits(
@@ -235,7 +237,7 @@ def build_dataset(
             if any(v not in checks for v in vs):
                 s["bad_records"] += 1
                 continue
-            lid = _prefixed(link.id, src.name)
+            lid = _prefixed(link.id, src.name, dash_ok=True)
             ids[lid] += 1
             if ids[lid] > 1:
                 lid = f"{lid}#{ids[lid]}"

@@ -12,7 +12,8 @@ the letter number the alternatives of one token (A10, A20: the same word under a
 code). So each poem is rebuilt from the first A or B line of every token id (C lines and
 repeated alternatives skipped): the text from the conjugated kanji column (the surface column is
 the diplomatic spelling, without dakuten: こそ for 去年), the reading from the conjugated kana
-column (historical kana, which counts the same morae).
+column (historical kana as written there — こゑ, けふ — which count the same morae as their
+recitation; iteration marks ゝゞ are expanded).
 
 Variant readings (異本) are marked with 記号-一般 tokens (POS 77) such as `＊１`: those markers
 and the tokens from a numbered marker to the next marker (the variant) are left out, as the
@@ -64,25 +65,6 @@ class Token:
 def looks_like_hachidaishu(first_line: str) -> bool:
     cols = first_line.split()
     return len(cols) == COLUMNS and bool(_ID.match(cols[0])) and bool(_TYPE.match(cols[1]))
-
-
-_VOICED = str.maketrans(
-    "かきくけこさしすせそたちつてとはひふへほカキクケコサシスセソタチツテトハヒフヘホ",
-    "がぎぐげござじずぜぞだぢづでどばびぶべぼガギグゲゴザジズゼゾダヂヅデドバビブベボ",
-)
-
-
-def expand_iteration_marks(text: str) -> str:
-    """ゝ/ヽ repeat the kana before them, ゞ/ヾ repeat it voiced."""
-    out: list[str] = []
-    for ch in text:
-        if ch in "ゝヽ" and out:
-            out.append(out[-1])
-        elif ch in "ゞヾ" and out:
-            out.append(out[-1].translate(_VOICED))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _main_tokens(tokens: list[Token]) -> list[Token]:
@@ -144,6 +126,7 @@ def read_hachidaishu(
     """Links 上の句 → 下の句 of every tanka in hachidai.db. `orthography="surface"` keeps the
     diplomatic spelling of the surface column instead of the kanji writing."""
     from tsukeku.prosody import kana_morae
+    from tsukeku.prosody.kana import expand_iteration_marks
 
     if orthography not in ("kanji", "surface"):
         raise ValueError("orthography is 'kanji' or 'surface'")
