@@ -244,3 +244,12 @@ def test_cli_errors_exit_2_with_file_and_line(corpus, tmp_path):
     assert proc.returncode == 2
     stderr = proc.stderr.replace("\n", "")  # the top-level error printer wraps long lines
     assert "chains.txt:12" in stderr and "Traceback" not in stderr
+
+
+def test_cli_check_reports_without_building(fixtures):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["data", "check", str(fixtures / "own.jsonl")])
+    assert ok.exit_code == 0 and "2 link(s), 1 chain(s) (5 links in all)" in ok.output
+    bad = runner.invoke(app, ["data", "check", str(fixtures / "tanka.jsonl")])
+    assert isinstance(bad.exception, DataError) and "5 bad record(s)" in str(bad.exception)
+    assert "tanka.jsonl:5" in bad.output

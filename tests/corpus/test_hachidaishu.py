@@ -171,3 +171,19 @@ def test_fetch_offline_is_a_clear_error(tmp_path):
         port = s.getsockname()[1]
     with pytest.raises(DataError, match=r"offline\?.*hachidaishu:PATH"):
         fetch_hachidaishu(tmp_path, base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+
+def test_cli_fetch_saves_where_the_source_name_looks(zenodo, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tsukeku.cli import app
+    from tsukeku.corpus.readers import default_path
+
+    _handler, url = zenodo
+    monkeypatch.setenv("TSUKEKU_ZENODO_URL", url)
+    monkeypatch.setenv("TSUKEKU_HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(app, ["data", "fetch", "hachidaishu", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert default_path("hachidaishu") == tmp_path / "home" / "data" / "hachidai.db"
+    unknown = CliRunner().invoke(app, ["data", "fetch", "manyoshu"])
+    assert unknown.exception is not None and "hachidaishu" in str(unknown.exception)

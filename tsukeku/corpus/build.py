@@ -25,7 +25,7 @@ from typing import Any
 import jaconv
 
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import DIRECTIONS, KIND_FORM, Link, Verse
+from tsukeku.corpus.model import DIRECTIONS, KIND_FORM, SEASONS, Link, Verse
 from tsukeku.corpus.readers import SourceData, read_sources
 from tsukeku.errors import ConfigError, DataError, TsukekuError
 from tsukeku.io import write_json_atomic, write_jsonl_atomic
@@ -348,10 +348,6 @@ def _stats(
             "characters": _histogram([len(v.text.replace(" ", "")) for v in vs]),
         }
 
-    def count(its: list[_Item], key: Callable[[_Item], Any]) -> dict[str, int]:
-        c = Counter(key(it) for it in its)
-        return {str(k): c[k] for k in sorted(c, key=str)}
-
     return {
         "total_links": len(kept),
         "chains": sum(len(src.chains) for src in data),
@@ -369,7 +365,11 @@ def _stats(
         "bad_records": len(log.errors),
         "warnings": len(log.warnings),
         "by_direction": {d: sum(1 for it in kept if it.link.direction == d) for d in DIRECTIONS},
-        "by_season": count(kept, lambda it: it.link.next.season or "(none)"),
+        "by_season": {
+            k: n
+            for k in (*SEASONS, "(none)")
+            if (n := sum(1 for it in kept if (it.link.next.season or "(none)") == k))
+        },
         "by_topic": dict(sorted(Counter(t for it in kept for t in it.link.next.topics).items())),
         "by_source": per_source,
         "form_adherence": {
