@@ -1,0 +1,26 @@
+"""Prosody of Japanese verse: readings, morae, ku, form (see docs/prosody.md)."""
+
+from tsukeku.prosody.form import (
+    FORMS,
+    Deviation,
+    FormReport,
+    check_form,
+    other_form,
+    split_ku,
+)
+from tsukeku.prosody.kana import kana_morae
+from tsukeku.prosody.morae import count_morae, ku_morae
+from tsukeku.prosody.reading import reading
+
+__all__ = [
+    "FORMS",
+    "Deviation",
+    "FormReport",
+    "check_form",
+    "count_morae",
+    "kana_morae",
+    "ku_morae",
+    "other_form",
+    "reading",
+    "split_ku",
+]
