@@ -109,6 +109,8 @@ def test_near_duplicates_are_removed(corpus, tmp_path):
 
 def test_normalised_readings_ignore_script_spacing_and_old_kana():
     assert normalise_reading("カワ ギリ、の") == normalise_reading("かわぎりの")
+    assert normalise_reading("こゑを まづ") == normalise_reading("こえお まず")
+    assert normalise_reading("はな") != normalise_reading("わな")
 
 
 def test_same_seed_same_bytes_other_seed_other_split(corpus, tmp_path):

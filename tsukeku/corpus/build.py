@@ -35,9 +35,14 @@ DEFAULT_PROPORTIONS = (0.8, 0.1, 0.1)
 MAX_ISSUES_IN_STATS = 200
 
 
+# Kana that sound alike in recitation: old and modern spellings of one verse compare equal.
+_SAME_SOUND = str.maketrans("ゐゑぢづを", "いえじずお")
+
+
 def normalise_reading(reading: str) -> str:
-    """The key two readings are compared by: NFKC, hiragana, kana and ー only."""
-    hira = jaconv.kata2hira(unicodedata.normalize("NFKC", reading))
+    """The key two readings are compared by: NFKC, hiragana, kana and ー only, ゐゑぢづを
+    folded to いえじずお."""
+    hira = jaconv.kata2hira(unicodedata.normalize("NFKC", reading)).translate(_SAME_SOUND)
     return "".join(ch for ch in hira if "\u3041" <= ch <= "\u309f" or ch == "ー")
 
 
