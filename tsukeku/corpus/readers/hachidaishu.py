@@ -49,6 +49,7 @@ KU_MORAE = (5, 7, 5, 7, 7)
 _ID = re.compile(r"^(\d{2}):(\d{6}):(\d{4})$")
 _TYPE = re.compile(r"^[ABC]\d{2}$")
 _MARKER_POS = "77"  # 記号-一般
+_NO_BRACKETS = str.maketrans("", "", "〈〉")
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,11 @@ def read_hachidaishu(
         line = first_line[(anth, poem)]
         where = f"poem {anth}:{poem} ({ANTHOLOGIES.get(anth, anth)})"
         main = _main_tokens(tokens)
-        words = [
-            expand_iteration_marks(t.text if orthography == "kanji" else t.surface) for t in main
+        words = [  # 〈〉 in a form would read as ruby markup downstream
+            expand_iteration_marks(t.text if orthography == "kanji" else t.surface).translate(
+                _NO_BRACKETS
+            )
+            for t in main
         ]
         kana = [expand_iteration_marks(t.kana) for t in main]
         try:
