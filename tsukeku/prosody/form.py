@@ -159,10 +159,10 @@ def split_ku(text: str, form: str) -> list[str]:
     text are free boundaries; ruby units and lexicon words are never cut. The ku are
     substrings of the (normalised) text, ruby markup kept.
     """
-    return [k for k, _r, _m in _split(text, form)[1]]
+    return [k for k, _r, _m in split_with_readings(text, form)[1]]
 
 
-def _split(text: str, form: str) -> tuple[str, list[tuple[str, str, int]]]:
+def split_with_readings(text: str, form: str) -> tuple[str, list[tuple[str, str, int]]]:
     """(form, [(ku, reading, morae)]) of the best split."""
     _check_form_name(form)
     norm = validate(text)

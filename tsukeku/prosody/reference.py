@@ -1,0 +1,230 @@
+"""Measuring prosody against reference verse (../shared/data: Hyakunin Isshu, Kokinshu).
+
+Used by benchmarks/bench_prosody.py and by the floor tests. Nothing here is special-cased per
+poem: the evaluation only reads the files, runs the public functions and lists every miss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tsukeku.errors import DataError
+from tsukeku.prosody.form import FORMS, check_form, split_ku
+from tsukeku.prosody.kana import KANA_CHARS, SMALL_KANA, kana_morae
+from tsukeku.prosody.morae import count_morae
+from tsukeku.prosody.reading import clear_caches
+
+TANKA = FORMS["5-7-5-7-7"]
+HYAKUNIN = "hyakunin_isshu.json"
+KOKINSHU = "kokinshu_vol1-7.json"
+
+
+def shared_data_dir(repo: Path | None = None) -> Path:
+    """$TSUKEKU_SHARED_DATA, else ../shared/data next to the repository."""
+    env = os.environ.get("TSUKEKU_SHARED_DATA")
+    if env:
+        return Path(env)
+    repo = repo or Path(__file__).resolve().parents[2]
+    return repo.parent / "shared" / "data"
+
+
+def load_json(folder: Path, name: str) -> list[dict]:
+    path = folder / name
+    if not path.is_file():
+        raise DataError(
+            f"reference file {path} not found: put the shared data in ../shared/data next to "
+            "the repository or set TSUKEKU_SHARED_DATA to its folder"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise DataError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a list of records")
+    return data
+
+
+def truth_morae(kana: str) -> tuple[int, list[str]]:
+    """Morae of a reference reading (kana, small kana not counted) and notes on anything in it
+    that is not kana (the source has e.g. a Cyrillic о for お): such a letter counts one."""
+    notes = []
+    count = 0
+    for ch in kana:
+        if ch in KANA_CHARS:
+            count += kana_morae(ch)
+        elif ch.isalpha():
+            notes.append(
+                f"non-kana letter {ch!r} (U+{ord(ch):04X}) in {kana!r}, counted as one mora"
+            )
+            count += 1
+    return count, notes
+
+
+# --- Hyakunin Isshu: morae per ku -------------------------------------------------------------
+
+
+@dataclass
+class CountResult:
+    ku_correct: int = 0
+    ku_total: int = 0
+    poems_whole: int = 0
+    poems_total: int = 0
+    misses: list[dict] = field(default_factory=list)
+    data_notes: list[str] = field(default_factory=list)
+
+    @property
+    def ku_accuracy(self) -> float:
+        return self.ku_correct / self.ku_total if self.ku_total else 0.0
+
+
+def hyakunin_ku(records: list[dict]) -> list[tuple[int, str, str]]:
+    """(id, ku text, ku kana) for every ku, in order."""
+    out = []
+    for r in records:
+        texts = f"{r['kami']} {r['shimo']}".split()
+        kanas = f"{r['kami_kana']} {r['shimo_kana']}".split()
+        if len(texts) != 5 or len(kanas) != 5:
+            raise DataError(f"Hyakunin record {r.get('id')}: expected 5 ku in text and kana")
+        out.extend((r["id"], t, k) for t, k in zip(texts, kanas, strict=True))
+    return out
+
+
+def evaluate_counts(
+    records: list[dict], poem_counter: Callable[[list[str]], tuple[list[int], list[str]]]
+) -> CountResult:
+    """Compare ``poem_counter(five ku) -> (morae per ku, readings)`` with the kana of each
+    record (per ku); list every ku that differs."""
+    res = CountResult()
+    for r in records:
+        kus = hyakunin_ku([r])
+        texts = [t for _i, t, _k in kus]
+        got, readings = poem_counter(texts)
+        whole = True
+        for i, ((_id, text, kana), m, rd) in enumerate(zip(kus, got, readings, strict=True)):
+            truth, notes = truth_morae(kana)
+            res.data_notes.extend(f"id {r['id']}: {n}" for n in notes)
+            res.ku_total += 1
+            if m == truth:
+                res.ku_correct += 1
+            else:
+                whole = False
+                res.misses.append(
+                    {"id": r["id"], "ku_index": i, "ku": text, "reference": kana,
+                     "reference_morae": truth, "reading": rd, "morae": m}
+                )  # fmt: skip
+        res.poems_total += 1
+        res.poems_whole += whole
+    return res
+
+
+def ours_with_meter(texts: list[str]) -> tuple[list[int], list[str]]:
+    """Our counter as a user checks a tanka: `check_form(..., "5-7-5-7-7")`, which knows that
+    each ku is due 5 or 7 morae (and never forces it)."""
+    rep = check_form(" ".join(texts), "5-7-5-7-7")
+    return rep.ku_morae, rep.readings
+
+
+def ours_without_meter(texts: list[str]) -> tuple[list[int], list[str]]:
+    """Our counter on each ku alone, with no meter given (`count_morae(ku)`)."""
+    from tsukeku.prosody.reading import reading
+
+    return [count_morae(t) for t in texts], [reading(t) for t in texts]
+
+
+class BaselineCounter:
+    """The reference: plain fugashi + unidic-lite, summing each word's `kana` feature (the
+    surface where there is none)."""
+
+    def __init__(self) -> None:
+        import fugashi
+
+        self.tagger = fugashi.Tagger()
+
+    def ku(self, text: str) -> tuple[int, str]:
+        parts = []
+        for w in self.tagger(text):
+            k = w.feature.kana
+            parts.append(k if k and k != "*" else w.surface)
+        kana = "".join(parts)
+        # Every character but small kana counts (a word without kana adds its surface, e.g.
+        # 々): the counting that gave the published reference figure (445/500).
+        return sum(1 for c in kana if c not in SMALL_KANA and not c.isspace()), kana
+
+    def __call__(self, texts: list[str]) -> tuple[list[int], list[str]]:
+        pairs = [self.ku(t) for t in texts]
+        return [m for m, _k in pairs], [k for _m, k in pairs]
+
+
+# --- Kokinshu: splitting unspaced poems ----------------------------------------------------------
+
+
+@dataclass
+class SplitResult:
+    correct: int = 0
+    total: int = 0
+    misses: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
+def evaluate_split(records: list[dict]) -> SplitResult:
+    """For every poem the editor gave as five ku: does `split_ku` on the joined text (ruby
+    markup kept: it is part of what the editor wrote) give back the same five ku?"""
+    res = SplitResult()
+    for r in records:
+        ku = r.get("ku")
+        key = f"vol {r.get('volume')} no {r.get('number')}"
+        if not isinstance(ku, list) or len(ku) == 1:
+            continue  # an unsplit poem: nothing to compare with
+        if len(ku) != 5:
+            res.skipped.append(f"{key}: {len(ku)} parts in 'ku' ({ku!r}), not five")
+            continue
+        res.total += 1
+        got = split_ku("".join(ku), "5-7-5-7-7")
+        if got == [k.strip() for k in ku]:
+            res.correct += 1
+        else:
+            res.misses.append({"poem": key, "editor": ku, "ours": got})
+    return res
+
+
+# --- speed ---------------------------------------------------------------------------------------
+
+
+def distinct_ku(hyakunin: list[dict], kokinshu: list[dict]) -> list[tuple[str, int]]:
+    """Every distinct ku of both files (Kokinshu: the editor's five-ku poems, ruby kept) with
+    the morae its position is due."""
+    out: dict[str, int] = {}
+    for r in hyakunin:
+        for text, due in zip(f"{r['kami']} {r['shimo']}".split(), TANKA, strict=True):
+            out.setdefault(text, due)
+    for r in kokinshu:
+        ku = r.get("ku")
+        if isinstance(ku, list) and len(ku) == 5:
+            for text, due in zip(ku, TANKA, strict=True):
+                out.setdefault(text, due)
+    return list(out.items())
+
+
+def ku_per_second(
+    kus: list[tuple[str, int]], count: Callable[[str, int], int], rounds: int = 5
+) -> float:
+    """Median over ``rounds`` of distinct ku counted per second, caches cleared before each
+    round (so no round measures cache hits)."""
+    rates = []
+    for _ in range(rounds):
+        clear_caches()
+        start = time.perf_counter()
+        for text, due in kus:
+            count(text, due)
+        rates.append(len(kus) / (time.perf_counter() - start))
+    return statistics.median(rates)
