@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except TsukekuError as err:
-        Console(stderr=True).print(Text("error: ", style="bold red") + Text(str(err)))
+        Console(stderr=True).print(Text("error: ", style="bold red") + Text(str(err)), soft_wrap=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
