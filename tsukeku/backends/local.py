@@ -1,0 +1,84 @@
+"""A local Hugging Face model: a base alone, a base with PEFT adapters (unmerged; several named
+adapters on one base, chosen per request), or a merged directory. Mora-constrained decoding is
+available (`supports_constraints = True`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any
+
+from tsukeku.errors import InputError
+from tsukeku.generation.composer import BASE_ADAPTER, Composer, LoadedModel, resolve_template
+from tsukeku.generation.rerank import Reranker
+from tsukeku.generation.types import ComposeRequest, CompositionResult
+
+
+class LocalHFBackend:
+    """One named model of a registry over a (possibly shared) loaded base.
+
+    `adapters` maps the names a request may give (`ComposeRequest.adapter`) to adapter names
+    loaded on the shared model; `default` is used when the request names none (None: the base
+    alone, also when other backends put adapters on the same base)."""
+
+    supports_constraints = True
+
+    def __init__(self, name: str, loaded: LoadedModel, *, adapters: dict[str, str] | None = None,
+                 default: str | None = None, template: Any = None,
+                 reranker: Reranker | None = None, oversample: float = 1.5,
+                 template_dirs: tuple[Any, ...] = ()):
+        self.name = name
+        self.loaded = loaded
+        self.adapters = dict(adapters or {})
+        self.default = default
+        tpl = resolve_template(template, loaded.tokenizer, *template_dirs)
+        self.composer = Composer(loaded, template=tpl, reranker=reranker, name=name,
+                                 adapter=self._loaded_name(default), oversample=oversample)
+
+    @classmethod
+    def from_pretrained(cls, name: str, base: str | os.PathLike | None = "tiny", *,
+                        adapter: str | os.PathLike | None = None,
+                        adapters: dict[str, str | os.PathLike] | None = None,
+                        template: Any = None, known: str | os.PathLike | None = None,
+                        dtype: str | None = None, device: str | None = None) -> LocalHFBackend:
+        """A standalone backend (its own copy of the base)."""
+        from tsukeku.models import resolve_base
+
+        loaded = LoadedModel.load(base, dtype=dtype, device=device)
+        named = dict(adapters or {})
+        if adapter is not None:
+            named = {"default": adapter, **named}
+        for key, path in named.items():
+            loaded.add_adapter(key, path)
+        default = "default" if adapter is not None else None
+        dirs = tuple(loaded.adapters[k] for k in named) + (resolve_base(base),)
+        return cls(name, loaded, adapters={k: k for k in named}, default=default,
+                   template=template, template_dirs=dirs,
+                   reranker=Reranker.from_dataset(known) if known else None)
+
+    @property
+    def template(self):
+        return self.composer.template
+
+    def _loaded_name(self, adapter: str | None) -> str | None:
+        if adapter is None or adapter == BASE_ADAPTER:
+            return BASE_ADAPTER  # the base alone (adapters of other backends disabled)
+        if adapter not in self.adapters:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise InputError(f"model {self.name!r} has no adapter {adapter!r} (its adapters: "
+                             f"{known}; {BASE_ADAPTER!r} for the base alone)")
+        return self.adapters[adapter]
+
+    def _route(self, request: ComposeRequest) -> ComposeRequest:
+        chosen = request.adapter if request.adapter is not None else self.default
+        return replace(request, adapter=self._loaded_name(chosen))
+
+    def compose(self, request: ComposeRequest) -> CompositionResult:
+        return self.compose_many([request])[0]
+
+    def compose_many(self, requests: list[ComposeRequest]) -> list[CompositionResult]:
+        routed = [self._route(r) for r in requests]
+        results = self.composer.compose_many(routed)
+        for original, result in zip(requests, results, strict=True):
+            result.previous = original.previous
+        return results

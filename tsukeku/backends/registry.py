@@ -1,0 +1,302 @@
+"""The models file: names → backends, validated with pydantic, loaded lazily.
+
+```yaml
+default: tuned            # optional; else the first model
+models:
+  tuned:    {kind: local, base: tiny, adapter: runs/lora-tiny, template: completion}
+  base:     {kind: local, base: tiny}
+  larger:   {kind: openai, base_url: http://127.0.0.1:8000/v1, model: rinna/..., mode: chat}
+  api:      {kind: bedrock, model_id: anthropic.claude-3-haiku-20240307-v1:0, region: us-east-1}
+  endpoint: {kind: sagemaker, endpoint_name: tsukeku-tuned, region: us-east-1}
+```
+
+Relative paths (adapters, local bases, templates, datasets) are taken relative to the models
+file's folder when they exist there, else to the working directory. Local models on the same
+base (same dtype and device) share one copy of the weights: their adapters are loaded unmerged
+onto it, and each request picks its adapter.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tsukeku.errors import ConfigError
+from tsukeku.generation.types import Backend
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocalSpec(_Spec):
+    kind: Literal["local"]
+    base: str = "tiny"  # "tiny", a hub id, or a local (possibly merged) model directory
+    adapter: str | None = None  # adapter dir or run dir
+    adapters: dict[str, str] = Field(default_factory=dict)  # several named adapters
+    default_adapter: str | None = None
+    template: str | None = None  # template name or prompt.json; default: the run's own
+    known: str | None = None  # train.jsonl: known 付句 for the verbatim penalty
+    dtype: str | None = None
+    device: str | None = None
+    oversample: float = Field(1.5, ge=1.0, le=8.0)
+
+    @field_validator("adapters")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _NAME.match(key) or key == "__base__":
+                raise ValueError(f"adapter name {key!r}: letters, digits, _ and - only")
+        return value
+
+
+class OpenAISpec(_Spec):
+    kind: Literal["openai"]
+    base_url: str | None = None  # default: OpenAI's own API
+    model: str
+    mode: Literal["chat", "completions"] = "chat"
+    api_key: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    template: str | None = None  # completions mode: the prompt template
+    system: str | None = None
+    timeout: float = Field(60.0, gt=0)
+    oversample: float = Field(2.0, ge=1.0, le=8.0)
+    max_tokens: int = Field(64, ge=8, le=4096)
+    logprobs: bool = True
+
+
+class BedrockSpec(_Spec):
+    kind: Literal["bedrock"]
+    model_id: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    system: str | None = None
+    timeout: float = Field(60.0, gt=0)
+    oversample: float = Field(2.0, ge=1.0, le=8.0)
+    max_tokens: int = Field(400, ge=16, le=4096)
+
+
+class SageMakerSpec(_Spec):
+    kind: Literal["sagemaker"]
+    endpoint_name: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    target_model: str | None = None  # `parameters.model` on a multi-model tsukeku endpoint
+    timeout: float = Field(60.0, gt=0)
+
+
+ModelSpec = Annotated[LocalSpec | OpenAISpec | BedrockSpec | SageMakerSpec,
+                      Field(discriminator="kind")]
+
+
+class ModelsFile(_Spec):
+    models: dict[str, ModelSpec]
+    default: str | None = None
+
+    @field_validator("models")
+    @classmethod
+    def _check(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("name at least one model")
+        for key in value:
+            if not _NAME.match(key):
+                raise ValueError(f"model name {key!r}: letters, digits, _ and - only")
+        return value
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for e in err.errors()[:8]:
+        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        lines.append(f"  {where or '(top)'}: {e['msg']}")
+    return ConfigError(f"{source} is not a valid models file:\n" + "\n".join(lines))
+
+
+class ModelRegistry:
+    """Names → backends, built on first use (`get`), thread-safe."""
+
+    def __init__(self, specs: dict[str, Any] | None = None, *, default: str | None = None,
+                 base_dir: str | os.PathLike | None = None, source: str = "models"):
+        self._specs: dict[str, Any] = dict(specs or {})
+        self._backends: dict[str, Backend] = {}
+        self._hosts: dict[tuple[str, str | None, str | None], Any] = {}
+        self._lock = threading.RLock()
+        self.base_dir = Path(base_dir) if base_dir else None
+        self.source = source
+        if default is not None and default not in self._specs:
+            raise ConfigError(f"{source}: default model {default!r} is not among the models "
+                              f"({', '.join(self._specs)})")
+        self._default = default
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, base_dir: str | os.PathLike | None = None,
+                  source: str = "models") -> ModelRegistry:
+        try:
+            parsed = ModelsFile.model_validate(data)
+        except ValidationError as err:
+            raise _explain(err, source) from None
+        return cls(parsed.models, default=parsed.default, base_dir=base_dir, source=source)
+
+    # -- the registry protocol used by serving ------------------------------------------------
+    def names(self) -> list[str]:
+        return list(self._specs) + [n for n in self._backends if n not in self._specs]
+
+    def get(self, name: str) -> Backend:
+        with self._lock:
+            backend = self._backends.get(name)
+            if backend is None:
+                spec = self._specs.get(name)
+                if spec is None:
+                    raise ConfigError(f"no model named {name!r}; the models are: "
+                                      f"{', '.join(self.names()) or 'none'}")
+                backend = self._build(name, spec)
+                self._backends[name] = backend
+            return backend
+
+    def add(self, name: str, backend: Backend) -> None:
+        """Registers a ready backend (tests, programs that build their own)."""
+        with self._lock:
+            self._backends[name] = backend
+
+    @property
+    def default(self) -> str:
+        if self._default:
+            return self._default
+        names = self.names()
+        if not names:
+            raise ConfigError(f"{self.source}: no models")
+        return names[0]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs or name in self._backends
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def spec(self, name: str) -> Any:
+        return self._specs.get(name)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Name, kind and whether constrained decoding is available, without loading."""
+        out = []
+        for name in self.names():
+            spec = self._specs.get(name)
+            kind = spec.kind if spec is not None else type(self._backends[name]).__name__
+            out.append({"name": name, "kind": kind, "loaded": name in self._backends,
+                        "supports_constraints": kind == "local" or bool(
+                            getattr(self._backends.get(name), "supports_constraints", False))})
+        return out
+
+    # -- building -----------------------------------------------------------------------------
+    def _path(self, value: str | None) -> str | None:
+        """A path relative to the models file when it exists there; hub ids stay as they are."""
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        if not p.is_absolute() and self.base_dir is not None and (self.base_dir / p).exists():
+            return str((self.base_dir / p).resolve())
+        return str(p.resolve()) if p.exists() else value
+
+    def _build(self, name: str, spec: Any) -> Backend:
+        from tsukeku.generation.rerank import Reranker
+
+        if spec.kind == "local":
+            return self._build_local(name, spec)
+        if spec.kind == "openai":
+            from tsukeku.backends.openai_backend import OpenAIBackend
+
+            return OpenAIBackend(
+                name, base_url=spec.base_url, model=spec.model, mode=spec.mode,
+                api_key=spec.api_key, api_key_env=spec.api_key_env,
+                template=self._path(spec.template), system=spec.system, timeout=spec.timeout,
+                oversample=spec.oversample, max_tokens=spec.max_tokens, logprobs=spec.logprobs,
+                reranker=Reranker(),
+            )
+        if spec.kind == "bedrock":
+            from tsukeku.backends.bedrock import BedrockBackend
+
+            return BedrockBackend(
+                name, model_id=spec.model_id, region=spec.region, endpoint_url=spec.endpoint_url,
+                profile=spec.profile, system=spec.system, timeout=spec.timeout,
+                oversample=spec.oversample, max_tokens=spec.max_tokens,
+            )
+        if spec.kind == "sagemaker":
+            from tsukeku.backends.sagemaker import SageMakerBackend
+
+            return SageMakerBackend(
+                name, endpoint_name=spec.endpoint_name, region=spec.region,
+                endpoint_url=spec.endpoint_url, profile=spec.profile,
+                target_model=spec.target_model, timeout=spec.timeout,
+            )
+        raise ConfigError(f"model {name!r}: unknown kind {spec.kind!r}")  # pragma: no cover
+
+    def _build_local(self, name: str, spec: LocalSpec) -> Backend:
+        from tsukeku.backends.local import LocalHFBackend
+        from tsukeku.generation.composer import LoadedModel
+        from tsukeku.generation.rerank import Reranker
+        from tsukeku.models import resolve_base
+
+        base = resolve_base(self._path(spec.base) if spec.base not in ("tiny", "tiny:test")
+                            else spec.base)
+        key = (base, spec.dtype, spec.device)
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = LoadedModel.load(base, dtype=spec.dtype, device=spec.device)
+        named: dict[str, str] = {}
+        if spec.adapter is not None:
+            named["default"] = self._path(spec.adapter) or spec.adapter
+        for key_name, path in spec.adapters.items():
+            named[key_name] = self._path(path) or path
+        default = spec.default_adapter or ("default" if spec.adapter is not None else None)
+        if default is not None and default not in named:
+            raise ConfigError(f"model {name!r}: default_adapter {default!r} is not one of its "
+                              f"adapters ({', '.join(named) or 'none'})")
+        loaded_names: dict[str, str] = {}
+        dirs: list[Any] = []
+        for key_name, path in named.items():
+            # adapters of different models on one base get distinct names in the shared model
+            loaded_names[key_name] = f"{name}__{key_name}"
+            dirs.append(host.add_adapter(loaded_names[key_name], path))
+        if default is not None:
+            dirs.insert(0, dirs.pop(list(named).index(default)))
+        reranker = Reranker.from_dataset(self._path(spec.known)) if spec.known else Reranker()
+        return LocalHFBackend(
+            name, host, adapters=loaded_names, default=default,
+            template=self._path(spec.template) if spec.template else None,
+            template_dirs=(*dirs, base if Path(base).exists() else None),
+            reranker=reranker, oversample=spec.oversample,
+        )
+
+
+def load_models_file(path: str | os.PathLike) -> ModelRegistry:
+    """Reads and validates a models file (YAML); backends are built on first `get`."""
+    import yaml
+
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"models file {p} not found") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read models file {p}: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping with a `models:` section")
+    return ModelRegistry.from_dict(data, base_dir=p.parent, source=str(p))
+
+
+def registry_from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None = None
+                       ) -> ModelRegistry:
+    return ModelRegistry.from_dict(data, base_dir=base_dir)
