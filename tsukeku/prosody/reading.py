@@ -49,7 +49,7 @@ DEV = 1.0  # per mora over the expected count
 UNDER = 1.5  # per mora under it
 VOWEL_JIAMARI = 0.25  # one mora over, in a ku with a bare vowel (see meter_cost)
 _VOWELS = frozenset("あいうお")
-VARIANT = 0.2  # an analysis of the text with its okurigana spelt as modern (_modern_variant)
+VARIANT = 0.2  # a kanji read apart from its classical okurigana (see _modern_variant)
 UNKNOWN = 1.0  # a guessed reading for a kanji no source can read (split_ku only)
 UNKNOWN_MORA = "〓"
 
@@ -63,6 +63,7 @@ class Piece:
     end: int
     reading: str | None = None  # ruby reading (recited), None for free text
     atomic: bool = False  # no ku boundary inside (ruby, numbers)
+    number: bool = False  # digits, given to MeCab as kanji numerals
 
 
 @dataclass
@@ -257,7 +258,7 @@ def _free_pieces(text: str, start: int, end: int) -> list[Piece]:
     for m in _NUMBER.finditer(text, start, end):
         if m.start() > pos:
             out.append(Piece(text[pos : m.start()], pos, m.start()))
-        out.append(Piece(_number_text(m.group()), m.start(), m.end(), None, True))
+        out.append(Piece(_number_text(m.group()), m.start(), m.end(), None, True, True))
         pos = m.end()
     if pos < end:
         out.append(Piece(text[pos:end], pos, end))
@@ -327,6 +328,7 @@ def mecab_analyses(text: str, n: int = N_BEST) -> list[list[Token]]:
 # --- the lattice ----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _kana_text_reading(s: str) -> str:
     """Reading of kana written in the text: kept as written (ゐゑ → いえ)."""
     return recite("".join(c for c in s if is_kana(c)), historical=False)
@@ -343,8 +345,11 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
     to_orig: list[int] = []
     blocked: set[int] = set()
     forced: list[tuple[int, int, str]] = []
+    numbers: list[tuple[int, int]] = []
     for p in pieces:
         at = len(to_orig)
+        if p.number:
+            numbers.append((at, at + len(p.text)))
         if p.atomic:
             to_orig.extend([p.start] * len(p.text))
             blocked.update(range(at + 1, at + len(p.text)))
@@ -378,11 +383,9 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
         # (縫ふ → 縫う: the dictionary is of modern Japanese), and the stretches between ruby.
         analyses = [(0, RANK * r, a, atext) for r, a in _ranked(mecab_analyses(atext))]
         tokens = analyses[0][2] if analyses else []
-        variant = _modern_variant(atext)
+        variant, changed = _modern_variant(atext)
         if variant is not None:
-            analyses += [
-                (0, VARIANT + RANK * r, a, variant) for r, a in _ranked(mecab_analyses(variant))
-            ]
+            analyses += [(0, RANK * r, a, variant) for r, a in _ranked(mecab_analyses(variant))]
         for a, b in _free_stretches(n, forced):
             if (a, b) != (0, n) and atext[a:b].strip():
                 analyses += [
@@ -393,16 +396,27 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
         for s, e in strong:
             blocked.update(range(s + 1, e))
         word_analyses = []
+        seen: dict[tuple, float] = {}
         for offset, acost, toks, source in analyses:
             if offset == 0:
                 word_analyses.append((acost, [(s, e, p1, p2) for s, e, p1, p2, *_x in toks]))
             for s, e, pos1, _pos2, kana, _goshu in toks:
                 s, e = s + offset, e + offset
+                key = (s, e, kana, source is atext)
+                if seen.get(key, acost + 1) <= acost:  # the same word, no cheaper
+                    continue
+                seen[key] = acost
+                if any(s < b < e or s < a < e for a, b in numbers):
+                    continue  # a number is read as a number (3本 is not the name 三本 ミモト)
                 surface = source[s:e]
                 reading = _token_reading(surface, pos1, kana)
                 if reading is None:
                     continue
                 cost = EPS + acost
+                if source is atext and e in changed and not all(is_kana(c) for c in surface):
+                    # A kanji read apart from its classical okurigana (訪/ふ = ホウ + ふ):
+                    # the analysis of the modern spelling (訪う = トウ) knows better.
+                    cost += VARIANT
                 if not all(is_kana(c) for c in surface) and any(
                     s < se and e > ss for ss, se in strong
                 ):
@@ -429,20 +443,20 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
     return Lattice(original, atext, to_orig, out_edges, blocked, word_analyses)
 
 
-_HA_ROW = {"は": "わ", "ひ": "い", "ふ": "う", "へ": "え", "ほ": "お", "ゐ": "い", "ゑ": "え"}
+_MODERN_OKURI = {"ひ": "い", "ふ": "う", "へ": "え", "ほ": "お", "ゐ": "い", "ゑ": "え"}
 
 
-def _modern_variant(atext: str) -> str | None:
+def _modern_variant(atext: str) -> tuple[str | None, set[int]]:
     """The text with classical okurigana spelt as modern (思ひ → 思い, 言へ → 言え, ゐ → い),
-    same length; None when there is nothing to change. A particle は after a kanji is changed
-    too (春は → 春わ): the variant's analyses cost more and only add candidates."""
+    same length, and the changed positions; (None, ∅) when nothing changes. は after a kanji is
+    left alone: it is mostly the particle (春は)."""
     chars = list(atext)
-    changed = False
+    changed: set[int] = set()
     for i, ch in enumerate(atext):
-        if ch in "ゐゑ" or (ch in _HA_ROW and i and is_kanji(atext[i - 1])):
-            chars[i] = _HA_ROW[ch]
-            changed = True
-    return "".join(chars) if changed else None
+        if ch in "ゐゑ" or (ch in _MODERN_OKURI and i and is_kanji(atext[i - 1])):
+            chars[i] = _MODERN_OKURI[ch]
+            changed.add(i)
+    return ("".join(chars) if changed else None), changed
 
 
 def _ranked(analyses):
@@ -513,9 +527,13 @@ def _add_lexicon_edges(
     n = len(atext)
     best_bounds = {t[0] for t in tokens} | {t[1] for t in tokens}
     strong: list[tuple[int, int]] = []
+    after_numeral = {t[1] for t in tokens if t[3] == "数詞"}
     for i in range(n):
-        for entry in lex.matches_at(atext, i):
+        longest_strong = 0
+        for entry in lex.matches_at(atext, i):  # longest first
             e = i + len(entry.word)
+            if e < longest_strong:
+                continue  # inside a longer word found here (恋ひ, not 恋 + ひ)
             # A longer word may end where any analysis ends a word (桜花 before 咲き, though
             # the first analysis reads 花咲き); a single kanji needs the first analysis.
             bounds = best_bounds if len(entry.word) == 1 else any_bounds
@@ -530,6 +548,8 @@ def _add_lexicon_edges(
                 is_strong = True
             elif entry.kind == "語幹":
                 continue
+            if len(entry.word) == 1 and i in after_numeral:
+                is_strong = False  # a counter after a numeral (四年 = よねん, not よとし)
             if not is_strong and not _sino_span(tokens, i, e):
                 continue
             base = 0.0 if is_strong else TILE
@@ -537,6 +557,7 @@ def _add_lexicon_edges(
                 add(i, e, r, base + EPS + ALT * k)
             if is_strong:
                 strong.append((i, e))
+                longest_strong = max(longest_strong, e)
     return strong
 
 
@@ -546,6 +567,7 @@ def _sino_span(tokens: list[Token], s: int, e: int) -> bool:
     return bool(over) and all(t[5] in ("漢", "*") for t in over)
 
 
+@lru_cache(maxsize=65536)
 def _token_reading(surface: str, pos1: str, kana: str) -> str | None:
     if all(is_kana(c) for c in surface):
         return _kana_text_reading(surface)
@@ -656,6 +678,8 @@ def clear_caches() -> None:
     """Forget cached analyses (benchmarks measure cold work)."""
     _lattice_cached.cache_clear()
     _guessing_lattice_cached.cache_clear()
+    _token_reading.cache_clear()
+    _kana_text_reading.cache_clear()
 
 
 def path_reading(path: list[tuple[int, int, str, int]]) -> str:
