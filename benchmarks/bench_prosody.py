@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         except TsukekuError as err:  # a kanji unidic-lite cannot read: still work done
             unreadable[text] = str(err)
 
-    speed, speed_wall = ref.ku_per_second(kus, ours_count, args.rounds)
-    speed_plain, _ = ref.ku_per_second(kus, lambda t, due: ours_count(t, None), args.rounds)
-    speed_base, speed_base_wall = ref.ku_per_second(
-        kus, lambda t, due: baseline.ku(t)[0], args.rounds
-    )
+    timed = ref.ku_per_second(kus, ours_count, args.rounds)
+    timed_plain = ref.ku_per_second(kus, lambda t, due: ours_count(t, None), args.rounds)
+    timed_base = ref.ku_per_second(kus, lambda t, due: baseline.ku(t)[0], args.rounds)
+    speed, speed_wall, speed_plain = timed.cpu, timed.wall, timed_plain.cpu
+    speed_base, speed_base_wall = timed_base.cpu, timed_base.wall
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     figures = {

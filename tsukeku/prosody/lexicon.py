@@ -16,7 +16,7 @@ from pathlib import Path
 from tsukeku.errors import DataError
 from tsukeku.prosody.kana import KANA_CHARS, kana_morae, recite
 
-KINDS = frozenset({"歌語", "歌枕", "枕詞", "古語", "語幹"})
+KINDS = frozenset({"歌語", "歌枕", "枕詞", "古語", "語幹", "数"})
 
 
 @dataclass(frozen=True)

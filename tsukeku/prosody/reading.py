@@ -213,6 +213,8 @@ def _ruby_base(text: str, lower: int, bracket: int, ruby: str) -> tuple[int, int
             break
     for end in (bracket, kanji_end) if kanji_end < bracket else (bracket,):
         fits = [s for s in starts if _ruby_aligns(text[s:end], ruby)]
+        if len(fits) == 1:
+            return fits[0], end
         if fits:
             target = kana_morae(recite(ruby))
             return min(fits, key=lambda s: (_length_gap(text[s:end], target), s)), end
@@ -246,10 +248,7 @@ def _runs(s: str) -> list[tuple[bool, str]]:
 
 
 def _length_gap(base: str, target: int) -> float:
-    try:
-        return abs(count_plain(base) - target)
-    except InputError:
-        return 0.5  # a kanji MeCab cannot read: the ruby is its only reading
+    return abs(count_plain(base) - target)
 
 
 def _free_pieces(text: str, start: int, end: int) -> list[Piece]:
@@ -409,6 +408,8 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
                 if any(s < b < e or s < a < e for a, b in numbers):
                     continue  # a number is read as a number (3本 is not the name 三本 ミモト)
                 surface = source[s:e]
+                if source is not atext and all(is_kana(c) for c in surface):
+                    surface = atext[s:e]  # kana are read as written, whatever the variant
                 reading = _token_reading(surface, pos1, kana)
                 if reading is None:
                     continue
@@ -680,6 +681,7 @@ def clear_caches() -> None:
     _guessing_lattice_cached.cache_clear()
     _token_reading.cache_clear()
     _kana_text_reading.cache_clear()
+    count_plain.cache_clear()
 
 
 def path_reading(path: list[tuple[int, int, str, int]]) -> str:
@@ -697,8 +699,10 @@ def reading(text: str, expected: int | None = None) -> str:
     return path_reading(path)
 
 
+@lru_cache(maxsize=4096)
 def count_plain(text: str) -> int:
-    """Morae of text without ruby handling of its own (used to size ruby bases)."""
-    lat = build_lattice(text, normalised=True)
+    """Morae of text without ruby of its own, an unreadable kanji guessed as one mora (used to
+    size ruby bases)."""
+    lat = build_lattice(text, normalised=True, guess_unknown=True)
     path, _ = lat.path(None)
     return sum(m for *_x, m in path)

@@ -215,13 +215,20 @@ def distinct_ku(hyakunin: list[dict], kokinshu: list[dict]) -> list[tuple[str, i
     return list(out.items())
 
 
+@dataclass
+class Speed:
+    cpu: float  # median ku per CPU second of this single-threaded process
+    wall: float  # median ku per wall-clock second
+    cpu_best: float  # the best round (least disturbed by other processes)
+
+
 def ku_per_second(
     kus: list[tuple[str, int]], count: Callable[[str, int], object], rounds: int = 5
-) -> tuple[float, float]:
-    """(CPU, wall) medians over ``rounds`` of distinct ku counted per second, every cache
-    cleared before each round (so no round measures cache hits). The CPU rate (process time of
-    this single thread) is the speed on one core whatever else the machine runs; the wall rate
-    is what a caller waits, and suffers when other processes share the cores."""
+) -> Speed:
+    """Distinct ku counted per second over ``rounds``, every cache cleared before each round
+    (so no round measures cache hits). The CPU rate (process time of this single thread) is
+    the speed on one core whatever else the machine runs; the wall rate is what a caller
+    waits, and suffers when other processes share the cores."""
     cpu_rates, wall_rates = [], []
     for _ in range(rounds):
         clear_caches()
@@ -230,4 +237,4 @@ def ku_per_second(
             count(text, due)
         cpu_rates.append(len(kus) / max(time.process_time() - cpu, 1e-9))
         wall_rates.append(len(kus) / (time.perf_counter() - wall))
-    return statistics.median(cpu_rates), statistics.median(wall_rates)
+    return Speed(statistics.median(cpu_rates), statistics.median(wall_rates), max(cpu_rates))
