@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import httpx
 import pytest
@@ -126,3 +127,28 @@ def test_batcher_skips_requests_that_gave_up():
 
     calls, done = asyncio.run(scenario())
     assert calls == [2] and len(done) == 2
+
+
+def test_remote_backends_are_called_concurrently_not_batched(make_server):
+    from tsukeku.backends.base import RemoteBackend
+
+    class SlowRemote(RemoteBackend):
+        """A remote service that takes 0.3 s a call (and batches on its own side)."""
+
+        def __init__(self) -> None:
+            self.name = "remote"
+            self.local = RecordingBackend("remote")
+
+        def compose(self, request):
+            time.sleep(0.3)
+            return self.local.compose(request)
+
+    remote = SlowRemote()
+    server = make_server({"remote": remote}, remote_concurrency=8)
+    started = time.perf_counter()
+    responses = asyncio.run(_concurrent(server.url, 8))
+    elapsed = time.perf_counter() - started
+    assert all(r.status_code == 200 for r in responses)
+    assert remote.local.calls == [1] * 8  # one call per request …
+    assert elapsed < 8 * 0.3 * 0.6, elapsed  # … several at a time
+    assert httpx.get(f"{server.url}/health").json()["models"][0]["batching"] is False

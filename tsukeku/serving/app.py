@@ -1,8 +1,9 @@
 """The app factory: `create_app(registry, settings) -> FastAPI`.
 
-`registry` is a model registry (`names()` / `get(name)`, as `tsukeku.backends.load_models_file`
-returns), a mapping of names to backends, or a zero-argument callable that builds one; a callable
-runs in a worker thread at startup, and /ping answers 503 until it is done.
+`registry` is a mapping of names to ready backends (served at once), a model registry
+(`names()` / `get(name)`, as `tsukeku.backends.load_models_file` returns), or a zero-argument
+callable that builds one. A registry's models are loaded (and local ones warmed up) in a worker
+thread at startup; /ping answers 503 until that is done, and `app.state.registry` is set then.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading: asyncio.Task[None] | None = None
-        if isinstance(registry, Registry | Mapping):
+        if isinstance(registry, Mapping):  # backends built already: ready at once
             service.attach(registry)
             app.state.registry = service.registry
-        else:
+        else:  # a registry (whose models load on first use) or a loader: in the background
 
             async def load() -> None:
                 await service.load(registry)

@@ -3,8 +3,10 @@
 The first waiting request opens a window of `window_s`; whatever arrives for the same model
 before it closes (up to `max_batch` requests) is answered by a single backend call, which runs
 in the batcher's own worker thread so that generation never blocks the event loop. One batch
-runs at a time per model; requests arriving meanwhile form the next batch. With batching off,
-every request is its own `compose` call (the reference the benchmark compares against).
+runs at a time per local model (`concurrency=1`: one model, one generate at a time); requests
+arriving meanwhile form the next batch. With batching off, every request is its own `compose`
+call (the reference the benchmark compares against). Remote backends are served unbatched with
+several calls in flight (`concurrency>1`): their service batches on its side.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class MicroBatcher:
         queue_size: int = 64,
         metrics: Metrics | None = None,
         retry_after_s: int = 1,
+        concurrency: int = 1,
     ) -> None:
         self.name = name
         self.backend = backend
@@ -53,35 +56,41 @@ class MicroBatcher:
         self.queue_size = queue_size
         self.metrics = metrics
         self.retry_after_s = retry_after_s
+        self.concurrency = concurrency
         self._pending: deque[_Pending] = deque()
-        self._running: list[_Pending] = []
+        self._running: dict[int, list[_Pending]] = {}  # runner → the batch it is answering
         self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tsukeku-{name}")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._executor = ThreadPoolExecutor(max_workers=concurrency,
+                                            thread_name_prefix=f"tsukeku-{name}")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Starts the batching loop on the running event loop."""
         self._wakeup = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"tsukeku-batcher-{self.name}"
-        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._run(i), name=f"tsukeku-batcher-{self.name}-{i}")
+            for i in range(self.concurrency)
+        ]
 
     async def stop(self) -> None:
         """Stops the loop; requests still waiting are answered 503 (shutdown waits for in-flight
         HTTP requests before it gets here, so normally there are none)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
-        for item in [*self._running, *self._pending]:
+        self._tasks = []
+        running = [item for batch in self._running.values() for item in batch]
+        for item in [*running, *self._pending]:
             if not item.future.done():
                 item.future.set_exception(Unavailable("the server is shutting down; retry"))
         self._pending.clear()
-        self._running = []
+        self._running = {}
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._set_depth()
 
@@ -93,14 +102,15 @@ class MicroBatcher:
 
     @property
     def running(self) -> int:
-        return len(self._running)
+        """Requests being answered now."""
+        return sum(len(batch) for batch in self._running.values())
 
     def submit(
         self, request: ComposeRequest, request_id: str | None = None
     ) -> asyncio.Future[CompositionResult]:
         """Queues one request; the future resolves with its result. Raises QueueFull when
         `queue_size` requests are already waiting."""
-        if self._task is None or self._wakeup is None:
+        if not self._tasks or self._wakeup is None:
             raise Unavailable(f"model {self.name!r} is not started")
         if self.depth >= self.queue_size:
             raise QueueFull(
@@ -116,7 +126,7 @@ class MicroBatcher:
         return item.future
 
     # -- the loop ----------------------------------------------------------------------------
-    async def _run(self) -> None:
+    async def _run(self, runner: int) -> None:
         assert self._wakeup is not None
         while True:
             self._drop_abandoned()
@@ -126,7 +136,7 @@ class MicroBatcher:
                 continue
             batch = await self._gather()
             if batch:
-                await self._execute(batch)
+                await self._execute(runner, batch)
 
     def _drop_abandoned(self) -> None:
         # A request that timed out (or whose client went away) cancelled its future: skip it.
@@ -156,9 +166,9 @@ class MicroBatcher:
         self._set_depth()
         return batch
 
-    async def _execute(self, batch: list[_Pending]) -> None:
+    async def _execute(self, runner: int, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
-        self._running = batch
+        self._running[runner] = batch
         requests = [p.request for p in batch]
         started = time.perf_counter()
         try:
@@ -191,7 +201,7 @@ class MicroBatcher:
             for item, result in zip(batch, results, strict=True):
                 self._settle(item, result=result)
         finally:
-            self._running = []
+            self._running.pop(runner, None)
         self._record(len(batch), time.perf_counter() - started)
 
     async def _execute_one_by_one(self, batch: list[_Pending]) -> None:

@@ -1,7 +1,7 @@
 """Request shapes of the OpenAI-compatible API. Fields that change nothing here (user, stop,
 penalties) are accepted and ignored so that stock clients work; fields we cannot honour
 (logprobs, echo, tools …) are rejected rather than silently dropped. tsukeku's own parameters
-(`form`, `constrained`, `top_k`, `adapter`) ride along (the openai client's `extra_body`)."""
+(`form`, `constrained`, `top_k`, `adapter`, `jiamari`) ride along (the openai client's `extra_body`)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class _OpenAIParameters(BaseModel):
     constrained: bool = ComposeRequest.constrained
     top_k: int = Field(ComposeRequest.top_k, ge=0, le=1000)
     adapter: str | None = Field(None, max_length=200)
+    jiamari: bool = ComposeRequest.jiamari
 
     def parameters(self) -> ComposeParameters:
         return ComposeParameters(
@@ -48,6 +49,7 @@ class _OpenAIParameters(BaseModel):
             max_new_tokens=self.max_tokens or ComposeRequest.max_new_tokens,
             seed=self.seed,
             adapter=self.adapter,
+            jiamari=self.jiamari,
         )
 
 

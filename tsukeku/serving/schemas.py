@@ -40,7 +40,10 @@ class ComposeParameters(BaseModel):
     top_k: int = Field(ComposeRequest.top_k, ge=0, le=1000)
     max_new_tokens: int = Field(ComposeRequest.max_new_tokens, ge=1, le=256)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    adapter: str | None = Field(None, max_length=200)
+    adapter: str | None = Field(None, max_length=200, description="a named adapter of the model")
+    jiamari: bool = Field(
+        ComposeRequest.jiamari, description="allow one extra mora (字余り) in each ku"
+    )
 
     def to_request(self, previous: str | list[str]) -> ComposeRequest:
         return ComposeRequest(
@@ -54,6 +57,7 @@ class ComposeParameters(BaseModel):
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
             adapter=self.adapter,
+            jiamari=self.jiamari,
         )
 
 

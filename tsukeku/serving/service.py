@@ -61,6 +61,33 @@ def as_registry(source: Registry | Mapping[str, Backend]) -> Registry:
     raise TypeError(f"not a model registry: {source!r}")
 
 
+def is_remote(backend: Backend) -> bool:
+    """Remote services (OpenAI-compatible, SageMaker, Bedrock) batch on their side: we send
+    their requests one by one, several at a time, instead of batching them."""
+    from tsukeku.backends.base import RemoteBackend
+
+    return isinstance(backend, RemoteBackend)
+
+
+WARM_UP_VERSE = "春の野に 若菜を摘めば 雪とけて"  # written for the warm-up, not from a corpus
+
+
+def warm_up(name: str, backend: Backend) -> None:
+    """One small composition on a local model, so that one-off work (token tables, kernels)
+    is done before /ping says ready. Remote backends are left alone (a call costs money and
+    may need a network the server does not have)."""
+    if not getattr(backend, "supports_constraints", False):
+        return
+    started = time.perf_counter()
+    try:
+        backend.compose(ComposeRequest(previous=WARM_UP_VERSE, n=1, max_new_tokens=24))
+    except Exception:  # the model loaded; a request will report what is wrong
+        log.warning("warm-up failed", extra={"model": name}, exc_info=True)
+        return
+    log.info("warmed up", extra={"model": name,
+                                 "seconds": round(time.perf_counter() - started, 3)})
+
+
 class ComposeService:
     def __init__(self, settings: ServeSettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -79,23 +106,28 @@ class ComposeService:
     def ready(self) -> bool:
         return self.state == "ready"
 
-    def attach(self, source: Registry | Mapping[str, Backend]) -> None:
-        """Starts serving the registry's models (on the running event loop)."""
+    def attach(self, source: Registry | Mapping[str, Backend],
+               backends: Mapping[str, Backend] | None = None) -> None:
+        """Starts serving the registry's models (on the running event loop). `backends`, when
+        given, are the registry's models already built (see `load`)."""
         registry = as_registry(source)
         names = list(registry.names())
         if not names:
             raise TsukekuError("the model registry is empty; name at least one model")
         batchers = {}
         for name in names:
+            backend = backends[name] if backends is not None else registry.get(name)
+            remote = is_remote(backend)
             batcher = MicroBatcher(
                 name,
-                registry.get(name),
-                batching=self.settings.batching,
+                backend,
+                batching=self.settings.batching and not remote,
                 max_batch=self.settings.max_batch,
                 window_s=self.settings.batch_window_ms / 1000,
                 queue_size=self.settings.queue_size,
                 metrics=self.metrics,
                 retry_after_s=self.settings.retry_after_s,
+                concurrency=self.settings.remote_concurrency if remote else 1,
             )
             batcher.start()
             batchers[name] = batcher
@@ -106,12 +138,22 @@ class ComposeService:
         self.metrics.models_loaded.set(len(names))
         log.info("models ready", extra={"models": names})
 
-    async def load(self, loader: Callable[[], Any]) -> None:
-        """Builds the registry in a worker thread (model loading is slow) and attaches it;
-        /ping answers 503 until this is done."""
+    async def load(self, source: Registry | Callable[[], Any]) -> None:
+        """Builds the registry and every model in it in a worker thread (loading weights is
+        slow), warms local models up, then attaches them; /ping answers 503 until then."""
+
+        def build() -> tuple[Registry, dict[str, Backend]]:
+            made = source if isinstance(source, Registry) else source()
+            registry = as_registry(made)
+            backends = {name: registry.get(name) for name in registry.names()}
+            if self.settings.warmup:
+                for name, backend in backends.items():
+                    warm_up(name, backend)
+            return registry, backends
+
         try:
-            registry = await asyncio.to_thread(loader)
-            self.attach(registry)
+            registry, backends = await asyncio.to_thread(build)
+            self.attach(registry, backends)
         except Exception as err:  # reported by /health and /ping; the server stays up
             self.state = "failed"
             self.load_error = f"{type(err).__name__}: {err}"
@@ -226,6 +268,7 @@ class ComposeService:
                 "name": name,
                 "backend": type(b.backend).__name__,
                 "supports_constraints": bool(getattr(b.backend, "supports_constraints", False)),
+                "batching": b.batching,
                 "queue": b.depth,
                 "running": b.running,
             })

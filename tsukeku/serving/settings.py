@@ -23,6 +23,7 @@ class ServeSettings:
     batch_window_ms: float = 10.0  # how long the first request of a batch waits for company
     timeout_s: float = 60.0  # per request, queue wait included → 504 past it
     queue_size: int = 64  # waiting requests per model → 429 past it
+    remote_concurrency: int = 8  # calls in flight per remote model (not batched)
     max_body_bytes: int = MAX_BODY_BYTES
     default_model: str | None = None  # None: the first model of the registry
     engine: str = "hf"
@@ -32,6 +33,7 @@ class ServeSettings:
     # that they, not we, close idle connections.
     keep_alive_s: int = 75
     log_level: str = "info"
+    warmup: bool = True  # one small composition per local model before /ping says ready
 
     def __post_init__(self) -> None:
         if not self.api_key:
