@@ -91,7 +91,27 @@ def client(backends, arena_db) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def booth_registry() -> tuple[dict[str, KuShuffleBackend], list[str]]:
-    """The models the browser test serves: (registry, names)."""
+def booth_registry(tiny_base):
+    """The two real models the browser test serves: the tiny base with the completion prompt and
+    the same weights prompted with the instruction template (one shared copy of the weights)."""
+    backends = pytest.importorskip("tsukeku.backends", reason="tsukeku.backends not available yet")
+    registry = backends.ModelRegistry.from_dict(
+        {
+            "models": {
+                "base": {"kind": "local", "base": str(tiny_base)},
+                "base-instruct": {
+                    "kind": "local",
+                    "base": str(tiny_base),
+                    "template": "instruction",
+                },
+            }
+        }
+    )
+    return registry, registry.names()
+
+
+@pytest.fixture(scope="module")
+def echo_registry() -> tuple[dict[str, KuShuffleBackend], list[str]]:
+    """Two backends that hand the visitor's own ku back as their answers (escaping tests)."""
     backends = {"alpha": KuShuffleBackend("alpha", 1), "beta": KuShuffleBackend("beta", 2)}
     return backends, list(backends)

@@ -51,25 +51,40 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def booth(browser, booth_registry, tmp_path_factory) -> Iterator[dict]:
-    """The real app on uvicorn in a thread, with its own arena database."""
+def _serve(registry, names, db_dir):
     from tsukeku.arena.store import ArenaStore
     from tsukeku.serving.app import create_app
     from tsukeku.serving.server import start_in_thread
     from tsukeku.serving.settings import ServeSettings
 
+    app = create_app(registry, ServeSettings(batch_window_ms=5, log_level="warning"))
+    store = ArenaStore(db_dir / "votes.sqlite3")
+    app.state.arena_store = store
+    server = start_in_thread(app, timeout=120)
+    return server, {"url": server.url, "store": store, "models": names}
+
+
+@pytest.fixture(scope="module")
+def booth(browser, booth_registry, tmp_path_factory) -> Iterator[dict]:
+    """The real app on uvicorn in a thread: two real tiny models, its own arena database."""
     try:
         from tsukeku.prosody import check_form  # noqa: F401 - the page's counter needs it
     except ImportError:
         pytest.skip("tsukeku.prosody.check_form not available yet (the mora counter needs it)")
-    registry, names = booth_registry
-    app = create_app(registry, ServeSettings(batch_window_ms=5, log_level="warning"))
-    store = ArenaStore(tmp_path_factory.mktemp("arena") / "votes.sqlite3")
-    app.state.arena_store = store
-    server = start_in_thread(app)
+    server, info = _serve(*booth_registry, tmp_path_factory.mktemp("arena"))
     try:
-        yield {"url": server.url, "store": store, "models": names}
+        yield info
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def echo_booth(browser, echo_registry, tmp_path_factory) -> Iterator[dict]:
+    """The same app serving backends that answer with the visitor's own ku, so that markup a
+    visitor types also comes back inside the models' answers."""
+    server, info = _serve(*echo_registry, tmp_path_factory.mktemp("arena-echo"))
+    try:
+        yield info
     finally:
         server.stop()
 
@@ -83,7 +98,7 @@ def _open(browser, booth, **context_options):
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(90_000)  # tiny models on a shared 2-core CPU: seconds per answer
     pg.goto(booth["url"] + "/")
     pg.wait_for_selector("body[data-ready=true]")
     return context, pg
@@ -97,10 +112,10 @@ def page(browser, booth):
 
 
 @pytest.fixture
-def page_without_csp(browser, booth):
+def page_without_csp(browser, echo_booth):
     """The page with its Content-Security-Policy ignored, so that what keeps visitor markup
     from running is the page's own escaping alone."""
-    context, pg = _open(browser, booth, bypass_csp=True)
+    context, pg = _open(browser, echo_booth, bypass_csp=True)
     yield pg
     context.close()
 
@@ -227,6 +242,7 @@ def test_visitor_markup_is_shown_as_text_and_never_runs(page_without_csp):
 def test_keyboard_and_phone_width(browser, booth):
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="ja-JP")
     page = context.new_page()
+    page.set_default_timeout(90_000)
     try:
         page.goto(booth["url"] + "/")
         page.wait_for_selector("body[data-ready=true]")
