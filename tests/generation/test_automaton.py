@@ -126,7 +126,7 @@ def test_jiamari_allows_one_more_mora_per_ku():
 KA = "か".encode()  # e3 81 8b
 HA = "は".encode()  # e3 81 af
 BYTE_PIECES = [b"\xe3", b"\x81", b"\x8b", b"\xaf", b"\xe3\x81", b"\x8b\xe3", b"\x81\xaf",
-               "あ".encode(), b" ", b"\xff", b"\x8b \xe3", "なにぬね".encode()]
+               "あ".encode(), b" ", b"\xff", b"\x8b \xe3", "なにぬね".encode(), b"\xcc"]
 
 
 def test_unfinished_characters_must_be_finished_and_counted():
@@ -136,6 +136,7 @@ def test_unfinished_characters_must_be_finished_and_counted():
     assert ids(BYTE_PIECES, b"\x81")[0] not in ok  # a continuation byte cannot start
     assert ids(BYTE_PIECES, b"\xff")[0] not in ok
     assert ids(BYTE_PIECES, b"\xe3")[0] in ok
+    assert ids(BYTE_PIECES, b"\xcc")[0] not in ok  # starts a combining mark: no reading
     s = auto.step(start, ids(BYTE_PIECES, b"\xe3")[0])
     ok = allowed(auto, s)
     # e3 81 → kana; e3 af → a rare kanji (CJK ext. A); e3 8b → enclosed letters: no reading

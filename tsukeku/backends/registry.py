@@ -128,7 +128,7 @@ class ModelRegistry:
                  base_dir: str | os.PathLike | None = None, source: str = "models"):
         self._specs: dict[str, Any] = dict(specs or {})
         self._backends: dict[str, Backend] = {}
-        self._hosts: dict[tuple[str, str | None, str | None], Any] = {}
+        self._hosts: dict[tuple[str, str | None, str | None], list[Any]] = {}
         self._lock = threading.RLock()
         self.base_dir = Path(base_dir) if base_dir else None
         self.source = source
@@ -247,15 +247,25 @@ class ModelRegistry:
 
         base = resolve_base(self._path(spec.base) if spec.base not in ("tiny", "tiny:test")
                             else spec.base)
-        key = (base, spec.dtype, spec.device)
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = LoadedModel.load(base, dtype=spec.dtype, device=spec.device)
         named: dict[str, str] = {}
         if spec.adapter is not None:
             named["default"] = self._path(spec.adapter) or spec.adapter
         for key_name, path in spec.adapters.items():
             named[key_name] = self._path(path) or path
+        kinds = {adapter_type(path) for path in named.values()}
+        if len(kinds) > 1:
+            raise ConfigError(f"model {name!r}: PEFT cannot hold adapters of different methods "
+                              f"({', '.join(sorted(kinds))}) on one base; make one model each")
+        kind = kinds.pop() if kinds else None
+        # one copy of the weights per base — and per adapter method, as PEFT keeps one method
+        # per model; a model without adapters uses any copy (adapters disabled)
+        hosts = self._hosts.setdefault((base, spec.dtype, spec.device), [])
+        host = next((h for h in hosts if kind is None or h.method in (None, kind)), None)
+        if host is None:
+            host = LoadedModel.load(base, dtype=spec.dtype, device=spec.device)
+            hosts.append(host)
+        if kind is not None:
+            host.method = kind
         default = spec.default_adapter or ("default" if spec.adapter is not None else None)
         if default is not None and default not in named:
             raise ConfigError(f"model {name!r}: default_adapter {default!r} is not one of its "
@@ -275,6 +285,19 @@ class ModelRegistry:
             template_dirs=(*dirs, base if Path(base).exists() else None),
             reranker=reranker, oversample=spec.oversample,
         )
+
+
+def adapter_type(path: str) -> str:
+    """The PEFT method of an adapter (LORA, OFT, BOFT …) from its adapter_config.json."""
+    import json
+
+    from tsukeku.models import resolve_adapter_dir
+
+    config = resolve_adapter_dir(path) / "adapter_config.json"
+    try:
+        return str(json.loads(config.read_text(encoding="utf-8"))["peft_type"]).upper()
+    except (OSError, ValueError, KeyError) as err:
+        raise ConfigError(f"{config}: not a readable PEFT adapter config ({err})") from None
 
 
 def load_models_file(path: str | os.PathLike) -> ModelRegistry:

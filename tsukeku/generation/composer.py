@@ -44,6 +44,7 @@ class LoadedModel:
         self.source = source
         self.lock = threading.RLock()
         self.adapters: dict[str, Path] = {}
+        self.method: str | None = None  # the PEFT method of the adapters (one per model)
 
     @classmethod
     def load(cls, base: str | os.PathLike | None = "tiny", *, dtype: str | None = None,

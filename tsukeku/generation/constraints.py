@@ -106,6 +106,8 @@ class MoraAutomaton:
         self._masks: dict[torch.device, tuple[torch.Tensor, int]] = {}  # device copies, rows
         self._completions: dict[bytes, _Completion] = {}
         self.dead_states = 0
+        # an unfinished character at the end of a token must be one we could finish and read
+        self._tail_ok = np.asarray([not t or viable_prefix(t) for t in table.tails], dtype=bool)
         self.ended = self._intern(ENDED, np.ones(self.vocab_size, dtype=bool))
         self.dead = self._intern(DEAD, self._end.copy())
 
@@ -236,7 +238,7 @@ class MoraAutomaton:
                                       dtype=np.int32)
             pending = np.where(still, cont_pending[g], pending)
             has_tail = has_tail | still
-        ok = ok & (~first_small | cs)
+        ok = ok & (~first_small | cs) & self._tail_ok[t.tail_id]
         # No token may leave the state as it was (an empty or zero-mora piece that is not a
         # small kana colouring the previous one): that would let a row loop without end.
         ok &= (m0 > 0) | sp | has_tail | first_small
