@@ -8,8 +8,10 @@ answer too (which is what the escaping tests need). The browser test serves real
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -91,23 +93,19 @@ def client(backends, arena_db) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def booth_registry(tiny_base):
-    """The two real models the browser test serves: the tiny base with the completion prompt and
-    the same weights prompted with the instruction template (one shared copy of the weights)."""
-    backends = pytest.importorskip("tsukeku.backends", reason="tsukeku.backends not available yet")
-    registry = backends.ModelRegistry.from_dict(
-        {
-            "models": {
-                "base": {"kind": "local", "base": str(tiny_base)},
-                "base-instruct": {
-                    "kind": "local",
-                    "base": str(tiny_base),
-                    "template": "instruction",
-                },
-            }
-        }
+def booth_models_file(tiny_base, tmp_path_factory) -> tuple[Path, list[str]]:
+    """A models file with two real models: the tiny base with the completion prompt, and the
+    same weights prompted with the instruction template (one shared copy of the weights)."""
+    pytest.importorskip("tsukeku.backends", reason="tsukeku.backends not available yet")
+    names = ["base", "base-instruct"]
+    path = tmp_path_factory.mktemp("booth") / "models.yaml"
+    path.write_text(
+        "models:\n"
+        f"  base: {{kind: local, base: {json.dumps(str(tiny_base))}}}\n"
+        f"  base-instruct: {{kind: local, base: {json.dumps(str(tiny_base))}, template: instruction}}\n",
+        encoding="utf-8",
     )
-    return registry, registry.names()
+    return path, names
 
 
 @pytest.fixture(scope="module")

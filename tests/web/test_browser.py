@@ -1,6 +1,6 @@
 """The booth page in a real browser: Playwright driving Debian's chromium (headless) against the
-real server (uvicorn on 127.0.0.1, a free port) serving two real tiny models and a temp arena
-database. Screenshots go to test-artifacts/web/.
+real server (`tsukeku serve`: uvicorn on 127.0.0.1, a free port) serving two real tiny models and
+a temp arena database. Screenshots go to test-artifacts/web/.
 
 Skipped with the reason when chromium or Playwright is missing (`make browser` installs
 chromium and a Japanese font with apt; never `playwright install`).
@@ -9,6 +9,13 @@ chromium and a Japanese font with apt; never `playwright install`).
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,40 +58,81 @@ def browser():
         b.close()
 
 
-def _serve(registry, names, db_dir):
+@pytest.fixture(scope="module")
+def booth(browser, booth_models_file, tmp_path_factory) -> Iterator[dict]:
+    """`tsukeku serve` in its own process, as a user runs it: uvicorn on 127.0.0.1 and a free
+    port, the two real tiny models of the models file, the vote database from
+    TSUKEKU_ARENA_DB. The test reads the same database file from this process (WAL)."""
+    try:
+        from tsukeku.prosody import check_form  # noqa: F401 - the page's counter needs it
+    except ImportError:
+        pytest.skip("tsukeku.prosody.check_form not available yet (the mora counter needs it)")
+    from tsukeku.arena.store import ArenaStore
+
+    models_file, names = booth_models_file
+    db = tmp_path_factory.mktemp("arena") / "votes.sqlite3"
+    port = _free_port()
+    env = {**os.environ, "TSUKEKU_ARENA_DB": str(db), "OMP_NUM_THREADS": "2"}
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w+")
+    command = [
+        sys.executable, "-m", "tsukeku", "serve", "--models", str(models_file),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(url, process, log)
+        yield {"url": url, "store": ArenaStore(db), "models": names}
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen, log, timeout_s: float = 240.0):
+    """/ping answers 200 once the models are loaded and warmed up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"tsukeku serve exited with {process.returncode}:\n{log.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    log.seek(0)
+    pytest.fail(f"tsukeku serve was not ready within {timeout_s:.0f} s:\n{log.read()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def echo_booth(browser, echo_registry, tmp_path_factory) -> Iterator[dict]:
+    """The same app, in a thread, serving backends that answer with the visitor's own ku, so
+    that markup a visitor types also comes back inside the models' answers."""
     from tsukeku.arena.store import ArenaStore
     from tsukeku.serving.app import create_app
     from tsukeku.serving.server import start_in_thread
     from tsukeku.serving.settings import ServeSettings
 
+    registry, names = echo_registry
     app = create_app(registry, ServeSettings(batch_window_ms=5, log_level="warning"))
-    store = ArenaStore(db_dir / "votes.sqlite3")
+    store = ArenaStore(tmp_path_factory.mktemp("arena-echo") / "votes.sqlite3")
     app.state.arena_store = store
-    server = start_in_thread(app, timeout=120)
-    return server, {"url": server.url, "store": store, "models": names}
-
-
-@pytest.fixture(scope="module")
-def booth(browser, booth_registry, tmp_path_factory) -> Iterator[dict]:
-    """The real app on uvicorn in a thread: two real tiny models, its own arena database."""
+    server = start_in_thread(app)
     try:
-        from tsukeku.prosody import check_form  # noqa: F401 - the page's counter needs it
-    except ImportError:
-        pytest.skip("tsukeku.prosody.check_form not available yet (the mora counter needs it)")
-    server, info = _serve(*booth_registry, tmp_path_factory.mktemp("arena"))
-    try:
-        yield info
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def echo_booth(browser, echo_registry, tmp_path_factory) -> Iterator[dict]:
-    """The same app serving backends that answer with the visitor's own ku, so that markup a
-    visitor types also comes back inside the models' answers."""
-    server, info = _serve(*echo_registry, tmp_path_factory.mktemp("arena-echo"))
-    try:
-        yield info
+        yield {"url": server.url, "store": store, "models": names}
     finally:
         server.stop()
 
