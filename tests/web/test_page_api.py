@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tsukeku.errors import TsukekuError
 from tsukeku.serving.routes.ui import STATIC_DIR
 
 PREVIOUS = "夕月の 川面に落ちて 砕けけり"
@@ -114,3 +115,12 @@ def test_count_rejects_blank_and_overlong_text(client):
     assert client.post("/api/count", json={"text": "   "}).status_code == 422
     assert client.post("/api/count", json={"text": "あ" * 201}).status_code == 422
     assert client.post("/api/count", json={"text": "あ", "form": "9-9"}).status_code == 422
+
+
+def test_count_explains_unreadable_text_without_failing(client, prosody):
+    out = client.post("/api/count", json={"text": "春の夜の <b>夢</b>"}).json()
+    assert out["ok"] is False and out["message"]
+    with pytest.raises(TsukekuError) as raised:
+        prosody.check_form("春の夜の <b>夢</b>")
+    assert out["message"] == str(raised.value)  # prosody's own advice, passed on
+    assert out["ku_morae"] == [] and out["form"] is None
