@@ -193,7 +193,12 @@ def test_newlines_and_tabs_are_spaces():
 
 
 def test_unknown_kanji_names_the_character():
-    # 浸 has no reading in unidic-lite; ruby gives it one
-    with pytest.raises(InputError, match="'浸'.*〈かな〉"):
-        count_morae("袖浸ちて")
-    assert count_morae("袖浸〈ひ〉ちて") == 5
+    # 龘 has no reading in unidic-lite, alone or as the stem of a word; ruby gives it one
+    with pytest.raises(InputError, match="'龘'.*〈かな〉"):
+        count_morae("雲の龘")
+    assert count_morae("雲の龘〈とう〉") == 5
+
+
+def test_stem_of_a_word_known_in_its_modern_form():
+    # 眺 alone is unknown to unidic-lite; 眺める is known, so 眺むる is ながむる
+    assert reading("ひとり眺むる") == "ひとりながむる"

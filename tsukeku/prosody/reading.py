@@ -47,7 +47,7 @@ OVERLAP = 2.0  # MeCab edge overlapping a lexicon word
 TILE = 0.1  # lexicon word inside a longer run of kanji (身世 = 身 + 世)
 DEV = 1.0  # per mora over the expected count
 UNDER = 1.5  # per mora under it
-VOWEL_JIAMARI = 0.25  # one mora over, in a ku with a bare vowel (see meter_cost)
+VOWEL_JIAMARI = 0.35  # one mora over, in a ku with a bare vowel (see meter_cost)
 _VOWELS = frozenset("あいうお")
 VARIANT = 0.2  # a kanji read apart from its classical okurigana (see _modern_variant)
 UNKNOWN = 1.0  # a guessed reading for a kanji no source can read (split_ku only)
@@ -383,8 +383,19 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
         analyses = [(0, RANK * r, a, atext) for r, a in _ranked(mecab_analyses(atext))]
         tokens = analyses[0][2] if analyses else []
         variant, changed = _modern_variant(atext)
+        # Words of the variant that join a kanji with changed kana (合わせ, 住まい): an
+        # analysis of the original that cuts across one of them (合/はせ) knows less.
+        confirmed: list[tuple[int, int]] = []
         if variant is not None:
-            analyses += [(0, RANK * r, a, variant) for r, a in _ranked(mecab_analyses(variant))]
+            for r, toks in _ranked(mecab_analyses(variant)):
+                analyses.append((0, RANK * r, toks, variant))
+                if r <= 1:
+                    confirmed += [
+                        (t[0], t[1])
+                        for t in toks
+                        if any(t[0] < p < t[1] for p in changed)
+                        and any(is_kanji(c) for c in variant[t[0] : t[1]])
+                    ]
         for a, b in _free_stretches(n, forced):
             if (a, b) != (0, n) and atext[a:b].strip():
                 analyses += [
@@ -392,7 +403,7 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
                 ]
         any_bounds = {t[i] for _o, _c, toks, _s in analyses for t in toks for i in (0, 1)}
         strong = _add_lexicon_edges(atext, tokens, any_bounds, add)
-        for s, e in strong:
+        for s, e, _stem in strong:
             blocked.update(range(s + 1, e))
         word_analyses = []
         seen: dict[tuple, float] = {}
@@ -414,12 +425,16 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
                 if reading is None:
                     continue
                 cost = EPS + acost
-                if source is atext and e in changed and not all(is_kana(c) for c in surface):
+                if (
+                    source is atext
+                    and not all(is_kana(c) for c in surface)
+                    and any(a < e < b or a < s < b for a, b in confirmed)
+                ):
                     # A kanji read apart from its classical okurigana (訪/ふ = ホウ + ふ):
                     # the analysis of the modern spelling (訪う = トウ) knows better.
                     cost += VARIANT
                 if not all(is_kana(c) for c in surface) and any(
-                    s < se and e > ss for ss, se in strong
+                    _overrules(s, e, span) for span in strong
                 ):
                     cost += OVERLAP
                 add(s, e, reading, cost)
@@ -430,31 +445,31 @@ def build_lattice(text: str, *, normalised: bool = False, guess_unknown: bool = 
             for key in [k for k in edges[i] if k[0] > s]:
                 del edges[i][key]
         add(s, e, r, 0.0)
+    _add_stem_probes(atext, edges, add)
     if guess_unknown:
-        covered = [False] * n
-        for i, d in enumerate(edges):
-            for e, _r in d:
-                for j in range(i, e):
-                    covered[j] = True
-        for i, ch in enumerate(atext):
-            if not covered[i] and is_kanji(ch):
-                add(i, i + 1, UNKNOWN_MORA, UNKNOWN)
-                add(i, i + 1, UNKNOWN_MORA * 2, UNKNOWN)
+        for i in _uncovered_kanji(atext, edges):
+            add(i, i + 1, UNKNOWN_MORA, UNKNOWN)
+            add(i, i + 1, UNKNOWN_MORA * 2, UNKNOWN)
     out_edges = [sorted(_edge(e, r, c) for (e, r), c in d.items()) for d in edges]
     return Lattice(original, atext, to_orig, out_edges, blocked, word_analyses)
 
 
-_MODERN_OKURI = {"ひ": "い", "ふ": "う", "へ": "え", "ほ": "お", "ゐ": "い", "ゑ": "え"}
+_MODERN_OKURI = {
+    "は": "わ", "ひ": "い", "ふ": "う", "へ": "え", "ほ": "お", "ぢ": "じ", "ゐ": "い", "ゑ": "え",
+}  # fmt: skip
 
 
 def _modern_variant(atext: str) -> tuple[str | None, set[int]]:
-    """The text with classical okurigana spelt as modern (思ひ → 思い, 言へ → 言え, ゐ → い),
-    same length, and the changed positions; (None, ∅) when nothing changes. は after a kanji is
-    left alone: it is mostly the particle (春は)."""
+    """The text with classical okurigana (the first two kana after a kanji) spelt as modern
+    (思ひ → 思い, 合はせ → 合わせ, 賑はひ → 賑わい, 閉ぢ → 閉じ, ゐ → い), same length, and the changed positions; (None, ∅) when nothing
+    changes. A particle after a kanji changes too (春は → 春わ): harmless, since the variant
+    only adds candidates, and only a word spanning kanji and changed kana (合わせ) counts as
+    the variant knowing better (see build_lattice)."""
     chars = list(atext)
     changed: set[int] = set()
     for i, ch in enumerate(atext):
-        if ch in "ゐゑ" or (ch in _MODERN_OKURI and i and is_kanji(atext[i - 1])):
+        second = i > 1 and is_kanji(atext[i - 2]) and atext[i - 1] in _HIRAGANA_TAIL
+        if ch in "ゐゑ" or (ch in _MODERN_OKURI and i and (is_kanji(atext[i - 1]) or second)):
             chars[i] = _MODERN_OKURI[ch]
             changed.add(i)
     return ("".join(chars) if changed else None), changed
@@ -472,13 +487,13 @@ def _ranked(analyses):
 
 
 def _add_iteration_marks(atext: str, edges, add) -> None:
-    """々 that MeCab leaves unread repeats the kanji before it (瀬々 = せぜ/せせ)."""
+    """々 that MeCab leaves unread repeats the word before it (瀬々 = せぜ/せせ)."""
     for i, ch in enumerate(atext):
         if ch != "々" or i == 0 or any(key[1] for key in edges[i]):
             continue
-        for key, cost in list(edges[i - 1].items()):
+        for key, cost in [kc for j in range(max(0, i - 4), i) for kc in edges[j].items()]:
             end, r = key
-            if end == i and r:
+            if end == i and r.strip():
                 add(i, i + 1, r, cost + RANK)
                 voiced = unicodedata.normalize("NFC", r[0] + "\u3099")
                 if len(voiced) == 1:
@@ -504,6 +519,61 @@ def _edge(end: int, reading: str, cost: float) -> tuple[int, str, int, float, bo
     )
 
 
+_PROBE_ENDINGS = (
+    "る",
+    "む",
+    "く",
+    "す",
+    "う",
+    "つ",
+    "ぶ",
+    "ぐ",
+    "い",
+    "める",
+    "れる",
+    "える",
+    "ける",
+    "しい",
+)
+
+
+def _add_stem_probes(atext: str, edges, add) -> None:
+    """A kanji no source reads alone may be the stem of a word the dictionary knows in its
+    modern form (眺 in 眺むる: 眺める = ながめる → なが). Such stems are candidates, at the
+    cost of a guess (UNKNOWN)."""
+    for i in _uncovered_kanji(atext, edges):
+        for stem in _probe_stems(atext[i]):
+            add(i, i + 1, stem, UNKNOWN)
+
+
+def _uncovered_kanji(atext: str, edges) -> list[int]:
+    """Kanji that no edge with a reading spans."""
+    if not any(is_kanji(c) for c in atext):
+        return []
+    covered = [False] * len(atext)
+    for i, d in enumerate(edges):
+        for e, r in d:
+            if r.strip():
+                for j in range(i, e):
+                    covered[j] = True
+    return [i for i, c in enumerate(atext) if is_kanji(c) and not covered[i]]
+
+
+@lru_cache(maxsize=1024)
+def _probe_stems(ch: str) -> tuple[str, ...]:
+    stems: list[str] = []
+    for ending in _PROBE_ENDINGS:
+        toks = mecab_analyses(ch + ending, 1)[0]
+        if len(toks) != 1 or toks[0][4] in ("*", ""):
+            continue
+        kana = to_hiragana(toks[0][4])
+        if kana.endswith(ending) and len(kana) > len(ending):
+            stem = kana[: -len(ending)]
+            if all(is_kana(c) for c in stem) and stem not in stems:
+                stems.append(stem)
+    return tuple(stems)
+
+
 def _free_stretches(n: int, forced: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
     out, pos = [], 0
     for s, e, _r in sorted(forced):
@@ -517,49 +587,77 @@ def _free_stretches(n: int, forced: list[tuple[int, int, str]]) -> list[tuple[in
 
 def _add_lexicon_edges(
     atext: str, tokens: list[Token], any_bounds: set[int], add
-) -> list[tuple[int, int]]:
-    """Lexicon words as edges; returns the spans of the 'strong' ones, which MeCab may not
-    overrule. A word is strong at word boundaries — not inside a run of kanji MeCab reads as
-    one word in all its analyses (夜 in 夜半); a one-kanji noun before kana only where MeCab ends a word there (夜を,
-    心あらば; not 香る, 言へ); a 語幹 only before its okurigana (憂き, not 墨染の). Inside a run
-    that MeCab reads as Sino-Japanese (身世 = シンセイ), words are weaker candidates (TILE)
-    that the meter may still choose (身 + 世 = みよ): verse prefers native readings."""
+) -> list[tuple[int, int, int]]:
+    """Lexicon words as edges; returns the 'strong' ones (start, end, for a stem the end of its
+    okurigana else 0),
+    which MeCab may not overrule (_overrules). A word is strong where it stands as a word:
+
+    - not inside a run of kanji that MeCab reads as one word (夜 in 夜道, 夜半); a longer
+      word may end where any analysis ends a word (桜花 before 咲き); a one-kanji word inside
+      a run only next to a verb or adjective (夜 in 夜更けて), never in a compound of nouns
+      (葉桜, 古時計) nor as a counter after a numeral (四年 = よねん);
+    - a one-kanji noun before kana only where MeCab ends a word there (夜を, 心あらば; not
+      香る, 言へ); a 語幹 only before its okurigana (憂き; not 墨染の, 写経する).
+
+    Inside a run that MeCab reads as Sino-Japanese (身世 = シンセイ) a word is a weaker
+    candidate (TILE) that the meter may still choose (身 + 世 = みよ): verse prefers native
+    readings."""
     lex = load_lexicon()
     n = len(atext)
     best_bounds = {t[0] for t in tokens} | {t[1] for t in tokens}
-    strong: list[tuple[int, int]] = []
+    ending_at = {t[1]: t for t in tokens}
+    starting_at = {t[0]: t for t in tokens}
     after_numeral = {t[1] for t in tokens if t[3] == "数詞"}
+    strong: list[tuple[int, int, int]] = []
     for i in range(n):
         longest_strong = 0
         for entry in lex.matches_at(atext, i):  # longest first
             e = i + len(entry.word)
             if e < longest_strong:
                 continue  # inside a longer word found here (恋ひ, not 恋 + ひ)
-            # A longer word may end where any analysis ends a word (桜花 before 咲き, though
-            # the first analysis reads 花咲き); a single kanji needs the first analysis.
-            bounds = best_bounds if len(entry.word) == 1 else any_bounds
-            start_ok = i == 0 or i in bounds or not (is_kanji(atext[i - 1]) and is_kanji(atext[i]))
-            end_ok = e == n or e in bounds or not (is_kanji(atext[e]) and is_kanji(atext[e - 1]))
-            is_strong = start_ok and end_ok
-            if len(entry.word) == 1 and e < n and atext[e] in _HIRAGANA_TAIL:
-                if entry.kind != "語幹" and e not in bounds:
-                    continue
-                if entry.kind == "語幹" and atext[e] in "のがを":
+            single = len(entry.word) == 1
+            stem = entry.kind == "語幹"
+            bounds = best_bounds if single else any_bounds
+            in_run_start = i > 0 and is_kanji(atext[i - 1]) and is_kanji(atext[i])
+            in_run_end = e < n and is_kanji(atext[e]) and is_kanji(atext[e - 1])
+            start_ok = not in_run_start or (
+                i in bounds and (not single or _verbal(ending_at.get(i)))
+            )
+            end_ok = not in_run_end or (e in bounds and (not single or _verbal(starting_at.get(e))))
+            if single and e < n and atext[e] in _HIRAGANA_TAIL:
+                if stem and atext[e] in "のがを":
                     continue  # a noun before a case particle (墨染の), not a stem
-                is_strong = True
-            elif entry.kind == "語幹":
-                continue
-            if len(entry.word) == 1 and i in after_numeral:
-                is_strong = False  # a counter after a numeral (四年 = よねん, not よとし)
+                if not stem and e not in best_bounds:
+                    continue  # the kanji of a longer word (香る, 言へ)
+            elif stem:
+                continue  # a stem needs its okurigana
+            is_strong = start_ok and end_ok and not (single and i in after_numeral)
             if not is_strong and not _sino_span(tokens, i, e):
                 continue
             base = 0.0 if is_strong else TILE
             for k, r in enumerate(entry.readings):
                 add(i, e, r, base + EPS + ALT * k)
             if is_strong:
-                strong.append((i, e))
+                okuri_end = e
+                while stem and okuri_end < n and atext[okuri_end] in _HIRAGANA_TAIL:
+                    okuri_end += 1
+                strong.append((i, e, okuri_end if stem else 0))
                 longest_strong = max(longest_strong, e)
     return strong
+
+
+def _overrules(s: int, e: int, span: tuple[int, int, int]) -> bool:
+    """Does a strong lexicon word overrule MeCab's word [s, e)? A word overrules every MeCab
+    word overlapping it; a stem only MeCab's readings of the stem with its okurigana (寝む =
+    やすむ, 憂/きもの), not a word that reads on past them (見せ合い)."""
+    ss, se, okuri_end = span
+    if okuri_end:
+        return s <= ss < e <= okuri_end
+    return s < se and e > ss
+
+
+def _verbal(token: Token | None) -> bool:
+    return token is not None and token[2] in ("動詞", "形容詞", "助動詞")
 
 
 def _sino_span(tokens: list[Token], s: int, e: int) -> bool:
@@ -682,6 +780,7 @@ def clear_caches() -> None:
     _token_reading.cache_clear()
     _kana_text_reading.cache_clear()
     count_plain.cache_clear()
+    _probe_stems.cache_clear()
 
 
 def path_reading(path: list[tuple[int, int, str, int]]) -> str:
