@@ -106,12 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         f"core), ku_per_second_wall = per wall-clock second (load average {load:.1f} on "
         f"{os.cpu_count()} CPUs during the run); both with the meter given "
         f"(count_morae(ku, 5|7)); "
-        f"{len(unreadable)} of the timed ku have a kanji unidic-lite cannot read (InputError, "
-        f"timed all the same: {', '.join(sorted(unreadable))}). "
-        f"Every miss is listed under 'misses'; a miss can be the source's: e.g. id 36 reads "
-        f"'まだよいいながら' (8) where 'まだよいながら' (7) is meant."
-        + (" Data notes: " + "; ".join(data_notes) if data_notes else "")
-        + (" Skipped: " + "; ".join(split.skipped) if split.skipped else "")
+        + (
+            f"{len(unreadable)} of the timed ku hold a kanji unidic-lite cannot read "
+            f"(InputError, timed all the same: {', '.join(sorted(unreadable))}). "
+            if unreadable
+            else "every timed ku was read. "
+        )
+        + "Every miss is listed under 'misses'; a miss can be the source's: e.g. id 36 reads "
+        "'まだよいいながら' (8) where 'まだよいながら' (7) is meant."
+        + (" Data notes: " + "; ".join(data_notes) + "." if data_notes else "")
+        + (" Kokinshu records skipped: " + "; ".join(split.skipped) + "." if split.skipped else "")
     )
     result = {
         "figures": figures,
@@ -127,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json_atomic(args.out, result)
     print(json.dumps(result, ensure_ascii=False, indent=2))
+    for m in ours_plain.misses:
+        print(f"miss (no meter given): Hyakunin id {m['id']} ku {m['ku_index'] + 1} {m['ku']}: "
+              f"reference {m['reference']} ({m['reference_morae']}), ours {m['reading']} "
+              f"({m['morae']})")  # fmt: skip
     for m in ours.misses:
         print(f"miss: Hyakunin id {m['id']} ku {m['ku_index'] + 1} {m['ku']}: reference "
               f"{m['reference']} ({m['reference_morae']}), ours {m['reading']} ({m['morae']})")  # fmt: skip
