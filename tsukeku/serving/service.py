@@ -181,9 +181,12 @@ class ComposeService:
         return list(self._batchers)
 
     def default_model(self) -> str:
-        names = self.model_names()
-        wanted = self.settings.default_model
-        return wanted if wanted in self._batchers else names[0]
+        """--default-model, else the registry's own default (models file `default:`), else
+        the first model."""
+        for wanted in (self.settings.default_model, getattr(self.registry, "default", None)):
+            if isinstance(wanted, str) and wanted in self._batchers:
+                return wanted
+        return self.model_names()[0]
 
     def backend(self, name: str) -> Backend:
         return self._batchers[self.resolve_model(name)].backend

@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Serving benchmark (`make bench-serve` → bench/results/serve.json).
+
+Runs the real server (`tsukeku serve`, a subprocess on 127.0.0.1) on the tiny offline base —
+with the newest fine-tuned adapter under ./runs when one is there — and drives it with
+closed-loop HTTP clients posting 前句 from the bundled corpus to POST /invocations.
+
+1. Throughput at 16 concurrent clients with dynamic micro-batching, then the same server
+   started with --no-batching, in this same run: requests/s of each, their ratio, and the
+   p50/p95/p99 latency of both.
+2. Load: 32 concurrent clients for 2 minutes on the batched server: 5xx count and the server
+   process's RSS growth (psutil, after a warm-up vs at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tsukeku.io import write_json_atomic  # noqa: E402
+
+
+@dataclass
+class Phase:
+    clients: int
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: int = 0  # connection-level failures (no HTTP answer)
+
+    @property
+    def ok(self) -> int:
+        return sum(v for k, v in self.statuses.items() if 200 <= k < 300)
+
+    @property
+    def five_xx(self) -> int:
+        return sum(v for k, v in self.statuses.items() if k >= 500)
+
+    def throughput(self) -> float:
+        return self.ok / self.seconds
+
+    def percentile(self, q: float) -> float:
+        xs = sorted(self.latencies_ms)
+        if not xs:
+            return float("nan")
+        return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs)) - 1))]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import torch
+
+    mem = psutil.virtual_memory().total / 2**30
+    return (f"{cpu}; {os.cpu_count()} logical CPUs; {mem:.0f} GiB RAM; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}; "
+            f"torch {torch.__version__} (CPU threads {torch.get_num_threads()}); no GPU")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def verses(limit: int = 400) -> list[str]:
+    from tsukeku.corpus.bundled import bundled_texts
+
+    texts = [t for t in bundled_texts() if len(t.split()) in (2, 3)]
+    random.Random(0).shuffle(texts)
+    return texts[:limit]
+
+
+def newest_run(runs_dir: Path) -> Path | None:
+    """The newest run dir holding a saved adapter (adapter_config.json somewhere inside)."""
+    if not runs_dir.is_dir():
+        return None
+    found = sorted(runs_dir.glob("*/**/adapter_config.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1].parent if found else None
+
+
+class Server:
+    """`tsukeku serve` in a subprocess; its log goes to a file beside the results."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tsukeku", "serve", "--port", str(self.port), *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+        )
+        self.ps = psutil.Process(self.proc.pid)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.proc.returncode}); see {self.log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"the server was not ready in {timeout:.0f} s; see {self.log.name}")
+
+    def rss(self) -> int:
+        return self.ps.memory_info().rss
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=10).text
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: the server drains and exits
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+async def drive(url: str, clients: int, seconds: float, texts: list[str],
+                parameters: dict, seed: int = 0) -> Phase:
+    """`clients` closed-loop clients, each posting one request after another for `seconds`."""
+    phase = Phase(clients, seconds)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        async def client(i: int) -> None:
+            rng = random.Random(seed * 1000 + i)
+            while loop.time() < deadline:
+                body = {"inputs": rng.choice(texts), "parameters": parameters}
+                t0 = loop.time()
+                try:
+                    r = await http.post("/invocations", json=body)
+                except httpx.HTTPError:
+                    phase.errors += 1
+                    continue
+                if loop.time() <= deadline:  # count only what finished inside the window
+                    phase.latencies_ms.append((loop.time() - t0) * 1000)
+                    phase.statuses[r.status_code] = phase.statuses.get(r.status_code, 0) + 1
+
+        await asyncio.gather(*(client(i) for i in range(clients)))
+    return phase
+
+
+def batch_stats(metrics_text: str) -> tuple[float, float]:
+    total = count = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("tsukeku_batch_size_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("tsukeku_batch_size_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
+def run(args: argparse.Namespace) -> dict:
+    from tsukeku.models.tiny import default_base_path
+
+    base = default_base_path(args.preset, quiet=False)
+    adapter = None if args.no_adapter else newest_run(REPO / "runs")
+    texts = verses()
+    parameters = {"n": args.n, "constrained": True}
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    common = model_args(base, adapter, work) + ["--timeout-s", "300", "--queue-size", "256",
+                                                "--log-level", "warning"]
+    out: dict = {}
+
+    def phase_figures(p: Phase) -> dict:
+        return {"rps": p.throughput(), "p50": p.percentile(50), "p95": p.percentile(95),
+                "p99": p.percentile(99), "requests": p.ok, "5xx": p.five_xx,
+                "errors": p.errors, "statuses": p.statuses}
+
+    # -- batched server: throughput at 16, then the long load at 32 --------------------------
+    batched = Server(common + ["--max-batch", str(args.max_batch), "--batch-window-ms",
+                               str(args.window_ms)], work / "server-batched.log", env)
+    try:
+        batched.wait_ready(args.startup_timeout)
+        asyncio.run(drive(batched.url, args.clients, args.warmup, texts, parameters, seed=1))
+        before = batch_stats(batched.metrics())
+        b16 = asyncio.run(drive(batched.url, args.clients, args.seconds, texts, parameters, 2))
+        after = batch_stats(batched.metrics())
+        out["batched"] = phase_figures(b16)
+        out["batched"]["mean_batch_size"] = (after[0] - before[0]) / max(1.0, after[1] - before[1])
+        print(f"batched   @{args.clients}: {b16.throughput():.2f} req/s, p50 "
+              f"{b16.percentile(50):.0f} ms", file=sys.stderr)
+
+        asyncio.run(drive(batched.url, args.load_clients, args.warmup, texts, parameters, 3))
+        rss_start = batched.rss()
+        samples = [rss_start]
+
+        async def load_with_rss() -> Phase:
+            task = asyncio.create_task(
+                drive(batched.url, args.load_clients, args.load_seconds, texts, parameters, 4))
+            while not task.done():
+                await asyncio.sleep(5)
+                samples.append(batched.rss())
+            return await task
+
+        load = asyncio.run(load_with_rss())
+        rss_end = batched.rss()
+        out["load"] = phase_figures(load)
+        out["load"].update(rss_start_mib=rss_start / 2**20, rss_end_mib=rss_end / 2**20,
+                           rss_max_mib=max(samples) / 2**20,
+                           rss_growth=(rss_end - rss_start) / rss_start)
+        print(f"load      @{args.load_clients}: {load.ok} ok, {load.five_xx} 5xx, RSS "
+              f"{rss_start / 2**20:.0f} → {rss_end / 2**20:.0f} MiB", file=sys.stderr)
+    finally:
+        batched.stop()
+
+    # -- the same server with batching disabled ----------------------------------------------
+    unbatched = Server(common + ["--no-batching"], work / "server-unbatched.log", env)
+    try:
+        unbatched.wait_ready(args.startup_timeout)
+        asyncio.run(drive(unbatched.url, args.clients, args.warmup, texts, parameters, 1))
+        u16 = asyncio.run(drive(unbatched.url, args.clients, args.seconds, texts, parameters, 2))
+        out["unbatched"] = phase_figures(u16)
+        print(f"unbatched @{args.clients}: {u16.throughput():.2f} req/s, p50 "
+              f"{u16.percentile(50):.0f} ms", file=sys.stderr)
+    finally:
+        unbatched.stop()
+
+    out["config"] = {"base": str(base), "adapter": str(adapter) if adapter else None,
+                     "n": args.n, "constrained": True, "clients": args.clients,
+                     "load_clients": args.load_clients, "seconds": args.seconds,
+                     "load_seconds": args.load_seconds, "warmup_s": args.warmup,
+                     "max_batch": args.max_batch, "batch_window_ms": args.window_ms,
+                     "server_threads": args.threads}
+    return out
+
+
+def model_args(base: Path, adapter: Path | None, work: Path) -> list[str]:
+    """The `tsukeku serve` arguments naming the model: a models file with the adapter when a
+    fine-tuned run is there, else the tiny base."""
+    from tsukeku.serving.registry import write_models_file
+
+    path = write_models_file(work / "models.yaml", "bench", base=base, adapter=adapter)
+    return ["--models", str(path)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--seconds", type=float, default=45.0, help="each throughput window")
+    p.add_argument("--load-clients", type=int, default=32)
+    p.add_argument("--load-seconds", type=float, default=120.0)
+    p.add_argument("--warmup", type=float, default=10.0)
+    p.add_argument("--n", type=int, default=3, help="candidates per request")
+    p.add_argument("--max-batch", type=int, default=16)
+    p.add_argument("--window-ms", type=float, default=10.0)
+    p.add_argument("--threads", type=int, default=2, help="torch threads of the server")
+    p.add_argument("--preset", default="default", help="tiny base preset (default | test)")
+    p.add_argument("--no-adapter", action="store_true", help="ignore runs under ./runs")
+    p.add_argument("--startup-timeout", type=float, default=900.0)
+    p.add_argument("--quick", action="store_true", help="a short smoke run (not for figures)")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seconds, args.load_seconds, args.warmup, args.preset = 8.0, 10.0, 3.0, "test"
+
+    started = time.time()
+    res = run(args)
+    b, u, load = res["batched"], res["unbatched"], res["load"]
+    figures = {
+        "batched_vs_unbatched_throughput_ratio_16": b["rps"] / u["rps"] if u["rps"] else None,
+        "p50_ms_16": b["p50"], "p95_ms_16": b["p95"], "p99_ms_16": b["p99"],
+        "throughput_rps_16": b["rps"],
+        "unbatched_throughput_rps_16": u["rps"],
+        "unbatched_p50_ms_16": u["p50"], "unbatched_p95_ms_16": u["p95"],
+        "unbatched_p99_ms_16": u["p99"],
+        "mean_batch_size_16": b["mean_batch_size"],
+        "load_5xx": load["5xx"], "load_requests": load["requests"],
+        "load_connection_errors": load["errors"],
+        "load_rss_growth": load["rss_growth"],
+        "load_p50_ms_32": load["p50"], "load_p95_ms_32": load["p95"],
+    }
+    cfg = res["config"]
+    result = {
+        "figures": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()},
+        "machine": machine(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "notes": (
+            f"tsukeku serve subprocess on 127.0.0.1, model: tiny base ({Path(cfg['base']).name})"
+            + (f" + adapter {cfg['adapter']}" if cfg["adapter"] else " (no fine-tuned run found)")
+            + f"; POST /invocations n={cfg['n']} constrained; closed-loop httpx clients in the "
+            f"benchmark process; {cfg['clients']} clients for {cfg['seconds']:g} s on the "
+            f"batched server (max batch {cfg['max_batch']}, window {cfg['batch_window_ms']:g} ms) "
+            f"and on the same server with --no-batching; load: {cfg['load_clients']} clients for "
+            f"{cfg['load_seconds']:g} s after a {cfg['warmup_s']:g} s warm-up, RSS of the server "
+            f"process from psutil; server torch threads {cfg['server_threads']}; "
+            f"total {time.time() - started:.0f} s" + ("; QUICK smoke run" if args.quick else "")
+        ),
+        "details": res,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out, result)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    f = result["figures"]
+    print(f"serve: batched/unbatched throughput at {cfg['clients']} clients "
+          f"{f['batched_vs_unbatched_throughput_ratio_16']}× ({f['throughput_rps_16']} vs "
+          f"{f['unbatched_throughput_rps_16']} req/s), p50/p95 {f['p50_ms_16']}/{f['p95_ms_16']} "
+          f"ms; load {cfg['load_clients']} clients: {f['load_5xx']} 5xx, RSS growth "
+          f"{f['load_rss_growth']:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
