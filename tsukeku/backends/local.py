@@ -6,12 +6,33 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from tsukeku.errors import InputError
+from tsukeku.errors import InputError, TsukekuError
 from tsukeku.generation.composer import BASE_ADAPTER, Composer, LoadedModel, resolve_template
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
+
+
+def resolve_adapter(ref: str | os.PathLike, *roots: str | os.PathLike | None) -> str:
+    """An adapter directory, a run directory, or a run name (prefix) under `runs/` of each root
+    (the models file's folder, the working directory), as `tsukeku runs` finds them."""
+    from tsukeku.training.runs import find_run
+
+    p = Path(ref).expanduser()
+    for root in (*roots, None):
+        cand = p if root is None or p.is_absolute() else Path(root) / p
+        if cand.exists():
+            return str(cand.resolve())
+    for root in (*roots, Path.cwd()):
+        if root is None:
+            continue
+        try:
+            return str(find_run(str(ref), Path(root) / "runs").resolve())
+        except TsukekuError:
+            continue
+    return str(ref)  # loading says what is missing
 
 
 class LocalHFBackend:
@@ -45,9 +66,9 @@ class LocalHFBackend:
         from tsukeku.models import resolve_base
 
         loaded = LoadedModel.load(base, dtype=dtype, device=device)
-        named = dict(adapters or {})
+        named = {k: resolve_adapter(v) for k, v in (adapters or {}).items()}
         if adapter is not None:
-            named = {"default": adapter, **named}
+            named = {"default": resolve_adapter(adapter), **named}
         for key, path in named.items():
             loaded.add_adapter(key, path)
         default = "default" if adapter is not None else None

@@ -11,7 +11,8 @@ models:
 ```
 
 Relative paths (adapters, local bases, templates, datasets) are taken relative to the models
-file's folder when they exist there, else to the working directory. Local models on the same
+file's folder when they exist there, else to the working directory. An adapter may also be
+given as a run name (or a unique prefix of one) under `runs/`, as `tsukeku runs list` shows. Local models on the same
 base (same dtype and device) share one copy of the weights: their adapters are loaded unmerged
 onto it, and each request picks its adapter.
 """
@@ -240,7 +241,7 @@ class ModelRegistry:
         raise ConfigError(f"model {name!r}: unknown kind {spec.kind!r}")  # pragma: no cover
 
     def _build_local(self, name: str, spec: LocalSpec) -> Backend:
-        from tsukeku.backends.local import LocalHFBackend
+        from tsukeku.backends.local import LocalHFBackend, resolve_adapter
         from tsukeku.generation.composer import LoadedModel
         from tsukeku.generation.rerank import Reranker
         from tsukeku.models import resolve_base
@@ -249,9 +250,9 @@ class ModelRegistry:
                             else spec.base)
         named: dict[str, str] = {}
         if spec.adapter is not None:
-            named["default"] = self._path(spec.adapter) or spec.adapter
+            named["default"] = resolve_adapter(spec.adapter, self.base_dir)
         for key_name, path in spec.adapters.items():
-            named[key_name] = self._path(path) or path
+            named[key_name] = resolve_adapter(path, self.base_dir)
         kinds = {adapter_type(path) for path in named.values()}
         if len(kinds) > 1:
             raise ConfigError(f"model {name!r}: PEFT cannot hold adapters of different methods "
