@@ -14,7 +14,7 @@ def _echo_json(obj: dict) -> None:
 
 
 def count(
-    texts: list[str] = typer.Argument(..., metavar="TEXT...", help="Verses; spaces separate ku."),
+    texts: list[str] = typer.Argument(..., metavar="TEXT", help="Verses; spaces separate ku."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Count the morae (音) of each TEXT, ku by ku: one line per TEXT."""

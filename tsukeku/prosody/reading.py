@@ -37,9 +37,11 @@ from tsukeku.prosody.lexicon import load_lexicon
 MAX_CHARS = 1000
 N_BEST = 10
 
-# Costs of the lattice (a mora off the meter costs DEV). Chosen so that: the lexicon beats
+# Costs of the lattice (a mora over the meter costs DEV). Chosen so that: the lexicon beats
 # MeCab on the same span; a close MeCab alternative (rank 1-2) or the lexicon's second reading
-# beats a one-mora miss of the meter; a far-down analysis (rank ≥ 4) never does.
+# beats a one-mora miss of the meter, but only the lexicon's second reading beats a 字余り with
+# a bare vowel (VOWEL_JIAMARI), which the rank-1 alternative (RANK) does not; a far-down
+# analysis (rank ≥ 3) never beats a one-mora miss.
 EPS = 0.01  # per edge: fewer, longer words win ties
 RANK = 0.4  # per rank of the N-best analysis (distinct readings) an edge first appears in
 ALT = 0.3  # per position of a reading in a lexicon entry's list
