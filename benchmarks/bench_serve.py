@@ -94,12 +94,17 @@ def verses(limit: int = 400) -> list[str]:
     return texts[:limit]
 
 
-def newest_run(runs_dir: Path) -> Path | None:
-    """The newest run dir holding a saved adapter (adapter_config.json somewhere inside)."""
+def newest_adapter(runs_dir: Path) -> tuple[Path, Path] | None:
+    """(adapter dir, its base) of the newest fine-tuned run under runs_dir whose base is a
+    local model still on disk (an adapter only makes sense on the base it was trained on)."""
     if not runs_dir.is_dir():
         return None
     found = sorted(runs_dir.glob("*/**/adapter_config.json"), key=lambda p: p.stat().st_mtime)
-    return found[-1].parent if found else None
+    for config in reversed(found):
+        declared = json.loads(config.read_text()).get("base_model_name_or_path") or ""
+        if declared and (Path(declared) / "config.json").is_file():
+            return config.parent, Path(declared)
+    return None
 
 
 class Server:
@@ -183,8 +188,8 @@ def batch_stats(metrics_text: str) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> dict:
     from tsukeku.models.tiny import default_base_path
 
-    base = default_base_path(args.preset, quiet=False)
-    adapter = None if args.no_adapter else newest_run(REPO / "runs")
+    tuned = None if args.no_adapter else newest_adapter(REPO / "runs")
+    adapter, base = tuned if tuned else (None, default_base_path(args.preset, quiet=False))
     texts = verses()
     parameters = {"n": args.n, "constrained": True}
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
