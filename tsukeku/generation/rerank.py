@@ -116,8 +116,10 @@ class Reranker:
                     raise DataError(f"{p}:{lineno}: not a link record with a 'next' verse") from None
                 text = nxt["text"] if isinstance(nxt, dict) else str(nxt)
                 known.append(text)
-                if isinstance(nxt, dict) and nxt.get("reading"):
-                    known.append(nxt["reading"])
+                given = (nxt.get("reading") if isinstance(nxt, dict)
+                         else json.loads(line).get("next_reading"))
+                if given:
+                    known.append(given)
                 elif with_readings:
                     known.append(_reading_or_empty(text))
         return cls(known, weights)
