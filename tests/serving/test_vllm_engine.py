@@ -128,9 +128,9 @@ def test_vllm_backend_batches_and_checks_forms(fake_vllm, tiny_base, tmp_path):
     assert registry.names() == ["base", "tuned", "far"] and registry.default == "base"
     assert len(engines) == 1  # two models, one base: one engine
 
-    requests = [ComposeRequest(previous=PREVIOUS, n=2, max_new_tokens=24),
+    requests = [ComposeRequest(previous=PREVIOUS, n=2, max_new_tokens=12),
                 ComposeRequest(previous="袖にかかる 春の淡雪", n=3, constrained=False,
-                               max_new_tokens=24, top_k=5)]
+                               max_new_tokens=12, top_k=5)]
     results = registry.get("tuned").compose_many(requests)
     prompts, params, loras = engines[0].calls[-1]
     assert len(prompts) == 2 and PREVIOUS in prompts[0]  # one generate call for the batch
@@ -157,7 +157,7 @@ def test_vllm_engine_behind_the_server(fake_vllm, tiny_base, tmp_path, make_serv
             break
         time.sleep(0.05)
     r = httpx.post(f"{server.url}/invocations",
-                   json={"inputs": PREVIOUS, "parameters": {"n": 2, "max_new_tokens": 24}},
+                   json={"inputs": PREVIOUS, "parameters": {"n": 2, "max_new_tokens": 12}},
                    timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["model"] == "base" and r.json()["form"] == "7-7"
