@@ -188,8 +188,11 @@ def batch_stats(metrics_text: str) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> dict:
     from tsukeku.models.tiny import default_base_path
 
-    tuned = None if args.no_adapter else newest_adapter(REPO / "runs")
-    adapter, base = tuned if tuned else (None, default_base_path(args.preset, quiet=False))
+    tuned = None if args.no_adapter or args.base else newest_adapter(REPO / "runs")
+    if tuned:
+        adapter, base = tuned
+    else:
+        adapter, base = None, args.base or default_base_path(args.preset, quiet=False)
     texts = verses()
     parameters = {"n": args.n, "constrained": True}
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
@@ -283,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server")
     p.add_argument("--preset", default="default", help="tiny base preset (default | test)")
     p.add_argument("--no-adapter", action="store_true", help="ignore runs under ./runs")
+    p.add_argument("--base", type=Path, default=None,
+                   help="a base model directory to serve instead (no adapter)")
     p.add_argument("--startup-timeout", type=float, default=900.0)
     p.add_argument("--quick", action="store_true", help="a short smoke run (not for figures)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
