@@ -250,3 +250,16 @@ def test_request_ids_in_and_out_and_in_the_logs(server, caplog):
     logged = json.loads(JsonFormatter().format(line))
     assert logged["request_id"] == "abc-123"
     assert logged["status"] == 200 and logged["route"] == "/invocations"
+
+
+def test_a_failing_remote_service_is_502(make_server):
+    from tsukeku.backends.openai_backend import OpenAIBackend
+
+    # port 9 (discard) on loopback: nothing answers there
+    remote = OpenAIBackend("far", base_url="http://127.0.0.1:9/v1", model="x", timeout=2,
+                           max_retries=0)
+    server = make_server({"far": remote})
+    r = httpx.post(f"{server.url}/invocations", json={"inputs": PREVIOUS}, timeout=30)
+    err = _error(r, 502, "upstream_error")
+    assert "far" in err["message"] or "connect" in err["message"].lower()
+    assert httpx.get(f"{server.url}/ping").status_code == 200

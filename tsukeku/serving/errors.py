@@ -49,6 +49,12 @@ class QueueFull(ServiceError):
     status, type = 429, "queue_full"
 
 
+class UpstreamError(ServiceError):
+    """A remote model service (OpenAI-compatible, SageMaker, Bedrock) failed."""
+
+    status, type = 502, "upstream_error"
+
+
 class Unavailable(ServiceError):
     status, type = 503, "unavailable"
 
@@ -69,6 +75,7 @@ HTTP_TYPES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "queue_full",
+    502: "upstream_error",
     503: "unavailable",
     504: "timeout",
 }

@@ -108,6 +108,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         415: "unsupported content type",
         422: "invalid parameters (n, model, form, temperature …)",
         429: "the model's queue is full; see Retry-After",
+        502: "a remote model service behind this server failed",
         503: "models loading or server shutting down; see Retry-After",
         504: "generation took longer than the server's timeout",
     }.items()

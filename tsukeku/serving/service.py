@@ -21,6 +21,7 @@ from tsukeku.serving.errors import (
     QueueFull,
     ServiceError,
     Unavailable,
+    UpstreamError,
 )
 from tsukeku.serving.logs import request_id_var
 from tsukeku.serving.metrics import Metrics
@@ -240,8 +241,13 @@ class ComposeService:
         except ServiceError:
             self._count(name, "error")
             raise
-        except TsukekuError as err:  # bad input found by the backend (unreadable text …)
-            self._count(name, "invalid")
+        except TsukekuError as err:
+            from tsukeku.backends.base import BackendError
+
+            if isinstance(err, BackendError):  # the remote service failed, not the request
+                self._count(name, "upstream_error")
+                raise UpstreamError(str(err)) from None
+            self._count(name, "invalid")  # bad input found by the backend (unreadable text …)
             raise InvalidRequest(str(err)) from None
         except Exception:
             self._count(name, "error")
