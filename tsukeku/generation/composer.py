@@ -163,6 +163,8 @@ class Composer:
         self.oversample = oversample
         self.max_rounds = max_rounds
         self.table_info: dict[str, Any] | None = None
+        self._table: tuple[Any, Any] | None = None
+        self._end_cache: dict[str, Any] = {}
 
     @classmethod
     def load(cls, base: str | os.PathLike | None = "tiny", adapter: str | os.PathLike | None = None,
@@ -262,6 +264,12 @@ class Composer:
     # -- generation ---------------------------------------------------------------------------
     def end_ids(self) -> list[int]:
         """Tokens that end a verse: eos, and the template's end marker when it is one token."""
+        key = (id(self.tokenizer), self.template.end)
+        if self._end_cache.get("key") != key:
+            self._end_cache = {"key": key, "ids": self._find_end_ids()}
+        return self._end_cache["ids"]
+
+    def _find_end_ids(self) -> list[int]:
         tok = self.tokenizer
         ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
         marker = self.template.end.encode("utf-8") if self.template.end else b""
@@ -276,7 +284,10 @@ class Composer:
     def token_table(self):
         from tsukeku.generation.token_table import table_for
 
+        if self._table is not None and self._table[0] is self.tokenizer:
+            return self._table[1]
         table = table_for(self.tokenizer)
+        self._table = (self.tokenizer, table)
         if self.table_info is None:
             self.table_info = {"tokens": table.size, "build_seconds": round(table.build_seconds, 3),
                                "from_cache": table.from_cache, "key": table.key}
