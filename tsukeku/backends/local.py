@@ -25,6 +25,8 @@ def resolve_adapter(ref: str | os.PathLike, *roots: str | os.PathLike | None) ->
         cand = p if root is None or p.is_absolute() else Path(root) / p
         if cand.exists():
             return str(cand.resolve())
+    if p.is_absolute() or len(p.parts) != 1:
+        return str(ref)  # a path that is not there: loading says what is missing
     for root in (*roots, Path.cwd()):
         if root is None:
             continue
