@@ -94,16 +94,19 @@ def verses(limit: int = 400) -> list[str]:
     return texts[:limit]
 
 
-def newest_adapter(runs_dir: Path) -> tuple[Path, Path] | None:
-    """(adapter dir, its base) of the newest fine-tuned run under runs_dir whose base is a
-    local model still on disk (an adapter only makes sense on the base it was trained on)."""
+def newest_adapter(runs_dir: Path, preset: str) -> tuple[Path, Path] | None:
+    """(adapter dir, its base) of the newest finished run under runs_dir (runs/<run>/adapter)
+    trained on a tiny base of `preset` that is still on disk — an adapter only makes sense on
+    the base it was trained on, and the figures are about the `preset` base."""
     if not runs_dir.is_dir():
         return None
-    found = sorted(runs_dir.glob("*/**/adapter_config.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted(runs_dir.glob("*/adapter/adapter_config.json"),
+                   key=lambda p: p.stat().st_mtime)
     for config in reversed(found):
-        declared = json.loads(config.read_text()).get("base_model_name_or_path") or ""
-        if declared and (Path(declared) / "config.json").is_file():
-            return config.parent, Path(declared)
+        declared = Path(json.loads(config.read_text()).get("base_model_name_or_path") or "/")
+        card = declared / "tiny_base.json"
+        if card.is_file() and json.loads(card.read_text()).get("preset") == preset:
+            return config.parent, declared
     return None
 
 
@@ -188,7 +191,7 @@ def batch_stats(metrics_text: str) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> dict:
     from tsukeku.models.tiny import default_base_path
 
-    tuned = None if args.no_adapter or args.base else newest_adapter(REPO / "runs")
+    tuned = None if args.no_adapter or args.base else newest_adapter(REPO / "runs", args.preset)
     if tuned:
         adapter, base = tuned
     else:
