@@ -84,6 +84,18 @@ class LoadedModel:
     def adapter_type(self, name: str) -> str:
         return str(self.model.peft_config[name].peft_type).split(".")[-1].upper()
 
+    def using(self, adapter: str | None):
+        """A context in which the model runs as `adapter` (BASE_ADAPTER: adapters disabled;
+        None on a plain model: as it is). Callers hold `lock`."""
+        import contextlib
+
+        if not self.is_peft or adapter is None:
+            return contextlib.nullcontext()
+        if adapter == BASE_ADAPTER:
+            return self.model.disable_adapter()
+        self.model.set_adapter(adapter)
+        return contextlib.nullcontext()
+
 
 def find_template(*dirs: str | os.PathLike | None, tokenizer: Any = None):
     """The prompt template saved beside an adapter, in its run dir, or with the base
@@ -366,11 +378,7 @@ class Composer:
                 kwargs.update(stop_strings=[marker], tokenizer=tok)
         if mode == "mixed":
             kwargs["adapter_names"] = list(adapter)
-        ctx: Any = contextlib.nullcontext()
-        if mode == "base":
-            ctx = model.disable_adapter()
-        elif mode == "set":
-            model.set_adapter(adapter)
+        ctx: Any = self.loaded.using(adapter) if mode in ("base", "set") else contextlib.nullcontext()
         pad = tok.pad_token_id if tok.pad_token_id is not None else end_ids[0]
         with ctx, torch.inference_mode():
             out = model.generate(
