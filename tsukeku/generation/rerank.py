@@ -46,10 +46,11 @@ def _tagger():
 
 @lru_cache(maxsize=8192)
 def content_words(text: str) -> frozenset[str]:
-    """Lemmas of the content words of `text` (spaces ignored)."""
+    """Lemmas of the content words of `text` (ku analysed one by one)."""
     words: set[str] = set()
     with _TAGGER_LOCK:  # a MeCab tagger is not safe to share between threads
-        nodes = [(w.surface, w.feature) for w in _tagger()(text.replace(" ", ""))]
+        # each ku on its own: the space is a real word boundary (涼しき 軒 ≠ 涼 式)
+        nodes = [(w.surface, w.feature) for ku in text.split() for w in _tagger()(ku)]
     for surface, feature in nodes:
         pos1 = getattr(feature, "pos1", None)
         pos2 = getattr(feature, "pos2", None)
