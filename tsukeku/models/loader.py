@@ -76,8 +76,20 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read now (huggingface_hub reads them at import)."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _local_only(source: str) -> dict[str, Any]:
+    """Never touch the network for a local dir, nor for a hub id when offline is asked for
+    (otherwise an unreachable hub costs a long connection timeout before the error)."""
+    return {"local_files_only": True} if Path(source).exists() or hub_offline() else {}
+
+
 def _hub_error(name: str, err: Exception) -> ModelError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    offline = hub_offline()
     text = str(err)
     if offline or "connect" in text.lower() or "offline" in text.lower():
         why = "it is not in the local Hugging Face cache and the hub cannot be reached (offline)"
@@ -95,7 +107,7 @@ def load_tokenizer(name_or_path: str | os.PathLike | None):
 
     source = resolve_base(name_or_path)
     try:
-        tok = AutoTokenizer.from_pretrained(source)
+        tok = AutoTokenizer.from_pretrained(source, **_local_only(source))
     except (OSError, ValueError) as err:
         raise _hub_error(source, err) from err
     if tok.pad_token is None:
@@ -123,7 +135,7 @@ def load_model(
     device = device or default_device()
     source = resolve_base(name_or_path)
     tokenizer = load_tokenizer(source)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype, device)}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype, device), **_local_only(source)}
     if load_in_4bit:
         kwargs.update(_four_bit_kwargs(device, kwargs["dtype"]))
     try:

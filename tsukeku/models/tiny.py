@@ -45,17 +45,23 @@ class TinyPreset:
     batch_size: int
     learning_rate: float
     seed: int = 0
+    readings: bool = False  # also pretrain on the hiragana readings of the training verses
+    dropout: float = 0.0
+    # torch threads while building (0: torch's default). Matrices this small gain little from
+    # a second thread, and on a shared CPU two spinning OpenMP threads can be 10x slower.
+    threads: int = 0
 
 
 PRESETS: dict[str, TinyPreset] = {
     # seconds on 2 cores: the tests' base
     "test": TinyPreset(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=4,
                        intermediate_size=256, context=128, max_steps=60, batch_size=16,
-                       learning_rate=3e-3),
-    # a few minutes on 2 cores: the default base for demos and benchmarks
-    "default": TinyPreset(vocab_size=4000, hidden_size=256, num_layers=4, num_heads=4,
-                          intermediate_size=1024, context=128, max_steps=500, batch_size=16,
-                          learning_rate=1.5e-3),
+                       learning_rate=3e-3, threads=1),
+    # one to two minutes on 2 cores: the default base for demos and benchmarks. The corpus is
+    # small (≈ 10k tokens a pass), so ~18 passes; more steps overfit (held-out loss rises).
+    "default": TinyPreset(vocab_size=2000, hidden_size=192, num_layers=4, num_heads=4,
+                          intermediate_size=576, context=128, max_steps=100, batch_size=16,
+                          learning_rate=2e-3, threads=1),
 }
 
 
@@ -66,32 +72,41 @@ def _preset(name: str) -> TinyPreset:
         raise ConfigError(f"unknown tiny preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
-def pretraining_texts() -> tuple[list[str], list[str]]:
-    """(training verses, held-out verses): every bundled verse, split by whether it occurs in the
-    validation or test split of the default dataset build (`tsukeku data build --source bundled`)."""
+def pretraining_texts(readings: bool = False) -> tuple[list[str], list[str]]:
+    """(training text, held-out text): the bundled verses (and, with `readings`, the hiragana
+    readings of the training verses), split by whether the verse occurs in the validation or test split of the default
+    dataset build (`tsukeku data build --source bundled`, seed 0)."""
     from tsukeku.corpus.bundled import bundled_texts
 
     texts = list(bundled_texts())
     if not texts:
         raise DataError("the bundled corpus has no verses; the tiny base cannot be built")
-    held = heldout_verse_texts()
+    splits = default_bundled_splits()
+    held = {v for s in ("validation", "test") for link in splits.get(s, []) for v in _verses(link)}
     train = [t for t in texts if t not in held]
     heldout = [t for t in texts if t in held]
+    if readings:
+        reading_of = {}
+        for recs in splits.values():
+            for link in recs:
+                for side in ("previous", "next"):
+                    if link.get(f"{side}_reading"):
+                        reading_of[link[side]] = link[f"{side}_reading"]
+        # held-out text stays verse text only, so its loss compares across presets
+        train += [reading_of[t] for t in train if t in reading_of]
     return train, heldout
 
 
-def heldout_verse_texts() -> set[str]:
-    """Verse texts of the validation and test links of the default bundled dataset build."""
-    from tsukeku.corpus.build import default_bundled_splits
+def _verses(link: dict) -> list[str]:
+    return [link["previous"], link["next"], *link.get("context", [])]
 
-    held: set[str] = set()
-    splits = default_bundled_splits()
-    for split in ("validation", "test"):
-        for link in splits.get(split, []):
-            held.add(link["previous"])
-            held.add(link["next"])
-            held.update(link.get("context", []))
-    return held
+
+def default_bundled_splits() -> dict[str, list[dict]]:
+    """The links of `tsukeku data build --source bundled` with its defaults, per split."""
+    from tsukeku.corpus.build import build_dataset
+
+    with tempfile.TemporaryDirectory(prefix="tsukeku-split-") as tmp:
+        return build_dataset(("bundled",), tmp, seed=0).splits
 
 
 def _fingerprint(preset: TinyPreset, train: Sequence[str], heldout: Sequence[str]) -> str:
@@ -129,7 +144,7 @@ def build_tiny(
 
     spec = _preset(preset)
     if texts is None:
-        train, held = pretraining_texts()
+        train, held = pretraining_texts(readings=spec.readings)
         if heldout is not None:
             held = list(heldout)
     else:
@@ -220,17 +235,31 @@ def _stream(tokenizer, verses: Sequence[str], seed: int, copies: int) -> list[in
 def _build_into(tmp: Path, spec: TinyPreset, preset: str, train: Sequence[str],
                 held: Sequence[str], key: str, *, quiet: bool) -> None:
     import torch
+
+    started = time.time()
+    threads = torch.get_num_threads()
+    if spec.threads:
+        torch.set_num_threads(min(spec.threads, threads))
+    try:
+        _train_and_save(tmp, spec, preset, train, held, key, quiet=quiet, started=started)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_and_save(tmp: Path, spec: TinyPreset, preset: str, train: Sequence[str],
+                    held: Sequence[str], key: str, *, quiet: bool, started: float) -> None:
+    import torch
     from transformers import (
         DataCollatorForLanguageModeling,
         GPTNeoXConfig,
         GPTNeoXForCausalLM,
+        PrinterCallback,
         Trainer,
         TrainingArguments,
         set_seed,
     )
     from transformers.utils import logging as hf_logging
 
-    started = time.time()
     set_seed(spec.seed)
     tokenizer = train_tokenizer(train, spec.vocab_size)
     config = GPTNeoXConfig(
@@ -244,6 +273,8 @@ def _build_into(tmp: Path, spec: TinyPreset, preset: str, train: Sequence[str],
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
+        hidden_dropout=spec.dropout,
+        attention_dropout=spec.dropout,
         use_parallel_residual=True,
     )
     model = GPTNeoXForCausalLM(config)
@@ -274,20 +305,25 @@ def _build_into(tmp: Path, spec: TinyPreset, preset: str, train: Sequence[str],
         use_cpu=not torch.cuda.is_available(),
     )
     collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm=False)
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     if quiet:
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
     try:
         trainer = Trainer(model=model, args=args, data_collator=collator,
                           train_dataset=train_ds, processing_class=tokenizer)
+        if quiet:
+            trainer.remove_callback(PrinterCallback)
         result = trainer.train()
         eval_loss = trainer.evaluate(eval_ds)["eval_loss"] if eval_ds is not None else None
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     shutil.rmtree(work, ignore_errors=True)
 
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
     n_params = sum(p.numel() for p in model.parameters())
     info = {
         "preset": preset,

@@ -66,7 +66,7 @@ def load_template(data_dir: str | os.PathLike, name: str | None = None, tokenize
 
     if name:
         return get_template(name, tokenizer=tokenizer)
-    return PromptTemplate.load(Path(data_dir))
+    return PromptTemplate.load(Path(data_dir), tokenizer=tokenizer)
 
 
 @dataclass
@@ -91,12 +91,16 @@ def encode_example(tokenizer, template, rec: dict[str, Any], max_length: int) ->
     """(example, truncated?) — prompt tokens labelled -100, target tokens labelled themselves.
 
     Prompt and target are tokenized separately, as at generation time (the prompt is encoded
-    alone and the model continues it). Too long: the prompt loses tokens from its start (the
-    oldest context), the 付句 is kept whole where it fits."""
+    alone and the model continues it); the tokenizer's eos follows the template's end marker so
+    the model learns to stop. Too long: the prompt loses tokens from its start (the oldest
+    context), the 付句 is kept whole where it fits."""
     prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or ())
     target = template.target(rec["next"])
     p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     t = tokenizer(target, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if eos is not None and (not t or t[-1] != eos):
+        t = [*t, eos]
     truncated = False
     if len(p) + len(t) > max_length:
         truncated = True

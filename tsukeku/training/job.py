@@ -43,9 +43,11 @@ def _now() -> str:
 
 def _device_and_precision(cfg: TrainConfig) -> tuple[str, str]:
     import torch
+    from accelerate import PartialState
 
     cuda = torch.cuda.is_available()
-    device = "cuda" if cuda else "cpu"
+    # under accelerate each process has its own GPU (cuda:<local rank>)
+    device = str(PartialState().device) if cuda else "cpu"
     precision = cfg.precision
     if precision == "auto":
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
@@ -84,7 +86,7 @@ def _oom_message(cfg: TrainConfig, device: str) -> str:
     tips = [f"a smaller --batch-size (now {cfg.batch_size}) with --grad-accum to keep the "
             "effective batch", f"a shorter --max-length (now {cfg.max_length})",
             "--gradient-checkpointing"]
-    if device == "cuda" and not cfg.load_in_4bit:
+    if device.startswith("cuda") and not cfg.load_in_4bit:
         tips.append("--load-in-4bit (QLoRA)")
     return f"out of memory while training on {device}; try " + ", ".join(tips)
 
@@ -192,7 +194,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool)
 
     set_seed(cfg.seed)
     base_resolved = resolve_base(cfg.base)
-    model, tokenizer = load_model(base_resolved, dtype=precision if device == "cuda" else "fp32",
+    model, tokenizer = load_model(base_resolved, dtype=precision if device.startswith("cuda") else "fp32",
                                   device=None if cfg.load_in_4bit else device,
                                   load_in_4bit=cfg.load_in_4bit, trainable=True)
     template = D.load_template(data_dir, None, tokenizer)

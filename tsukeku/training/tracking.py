@@ -140,6 +140,10 @@ class RunRecorder(TrainerCallback):
                 write_text_atomic(ckpt / CHECKPOINT_DONE, f"{state.global_step}\n")
         self._ref = time.perf_counter()
 
+    def on_train_end(self, args, state, control, **kw):
+        if state.is_world_process_zero:  # a run too short to log still has its (empty) file
+            write_jsonl_atomic(self.path, self.rows)
+
     @property
     def tokens_per_second(self) -> float:
         tokens = self.tokens_end - (self.tokens_start or 0)

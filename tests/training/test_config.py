@@ -1,0 +1,47 @@
+import pytest
+
+from tsukeku.errors import ConfigError
+from tsukeku.training.config import build_config
+
+
+def test_yaml_then_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("data: d\nmethod: oft\nrank: 4\nlr: 0.001\ntarget-modules: query_key_value\n")
+    cfg = build_config(f, rank=16, lr=None)
+    assert cfg.method == "oft" and cfg.rank == 16 and cfg.lr == 0.001
+    assert cfg.target_modules == ["query_key_value"]
+    assert build_config(None, data="d", target_modules="a, b").target_modules == ["a", "b"]
+    assert build_config(None, data="d").target_modules == "auto"
+
+
+def test_bad_configs(tmp_path):
+    with pytest.raises(ConfigError, match="no dataset"):
+        build_config(None, method="lora")
+    with pytest.raises(ConfigError, match="unknown option"):
+        build_config(None, data="d", rnak=3)
+    with pytest.raises(ConfigError, match="method"):
+        build_config(None, data="d", method="prefix")
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_config(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        build_config(tmp_path / "bad.yaml")
+
+
+def test_fp16_needs_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ConfigError, match="fp16"):
+        build_config(None, data="d", precision="fp16")
+
+
+def test_example_configs_parse():
+    from pathlib import Path
+
+    root = Path(__file__).parents[2] / "configs"
+    files = sorted(root.glob("train-*.yaml"))
+    assert files, "example configs missing"
+    for f in files:
+        build_config(f)

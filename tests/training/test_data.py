@@ -1,0 +1,97 @@
+import hashlib
+import json
+
+import pytest
+
+from tsukeku.errors import DataError
+from tsukeku.training import data as D
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_base):
+    from tsukeku.models.loader import load_tokenizer
+
+    return load_tokenizer(tiny_base)
+
+
+def test_prompt_tokens_are_masked_and_target_ends_with_eos(tok, small_dataset):
+    template = D.load_template(small_dataset)
+    rec = D.read_split(small_dataset, "train")[1]  # a link with context
+    ex, cut = D.encode_example(tok, template, rec, max_length=256)
+    assert not cut
+    prompt_ids = tok(template.render(rec["previous"], rec["next_form"], rec["context"]))["input_ids"]
+    target_ids = tok(template.target(rec["next"]), add_special_tokens=False)["input_ids"]
+    assert ex["input_ids"] == prompt_ids + target_ids + [tok.eos_token_id]
+    n = len(prompt_ids)
+    assert ex["labels"][:n] == [D.IGNORE] * n
+    assert ex["labels"][n:] == target_ids + [tok.eos_token_id]
+    assert tok.decode(ex["labels"][n:-1]).strip() == rec["next"]
+
+
+def test_collator_pads_dynamically_with_masked_labels(tok, small_dataset):
+    template = D.load_template(small_dataset)
+    enc = D.encode_split(tok, template, D.read_split(small_dataset, "train"), 256)
+    batch_examples = enc.examples[:4]
+    batch = D.make_collator(tok)(batch_examples)
+    longest = max(len(e["input_ids"]) for e in batch_examples)
+    assert batch["input_ids"].shape == (4, longest)  # to the longest of the batch, not max_length
+    for i, e in enumerate(batch_examples):
+        n = len(e["input_ids"])
+        assert batch["attention_mask"][i, :n].all() and not batch["attention_mask"][i, n:].any()
+        assert (batch["input_ids"][i, n:] == tok.pad_token_id).all()
+        assert batch["labels"][i, :n].tolist() == e["labels"]
+        assert (batch["labels"][i, n:] == D.IGNORE).all()
+
+
+def test_truncation_keeps_the_target(tok, small_dataset):
+    template = D.load_template(small_dataset)
+    rec = D.read_split(small_dataset, "train")[1]
+    full, _ = D.encode_example(tok, template, rec, 256)
+    n_target = sum(1 for x in full["labels"] if x != D.IGNORE)
+    ex, cut = D.encode_example(tok, template, rec, n_target + 3)
+    assert cut and len(ex["input_ids"]) == n_target + 3
+    assert ex["labels"][3:] == full["labels"][-n_target:]
+    assert ex["input_ids"] == full["input_ids"][-(n_target + 3):]
+
+
+def test_length_grouped_sampler_is_replayable_per_epoch():
+    lengths = [(i * 37) % 50 + 5 for i in range(200)]
+    s = D.LengthGroupedEpochSampler(lengths, batch_size=8, seed=3)
+    s.set_epoch(1)
+    first = list(s)
+    s.set_epoch(0)
+    other = list(s)
+    s.set_epoch(1)
+    assert list(s) == first and first != other and sorted(first) == list(range(200))
+    # batches are far more uniform in length than a random order would make them
+    def waste(order):
+        return sum(max(lengths[i] for i in order[k:k + 8]) * len(order[k:k + 8])
+                   - sum(lengths[i] for i in order[k:k + 8]) for k in range(0, 200, 8))
+    shuffled = list(D.SeededRandomSampler(lengths, 8, seed=3))
+    assert waste(first) < 0.3 * waste(shuffled)
+
+
+def test_missing_dataset_and_files(tmp_path, small_dataset):
+    with pytest.raises(DataError, match="tsukeku data build"):
+        D.check_dataset_dir(tmp_path / "nope")
+    (tmp_path / "train.jsonl").write_text("")
+    with pytest.raises(DataError, match="validation.jsonl"):
+        D.check_dataset_dir(tmp_path)
+    (tmp_path / "train.jsonl").write_text('{"previous": "a"}\n')
+    with pytest.raises(DataError, match="lacks next"):
+        D.read_split(tmp_path, "train")
+    (tmp_path / "train.jsonl").write_text("{not json\n")
+    with pytest.raises(DataError, match="not valid JSON"):
+        D.read_split(tmp_path, "train")
+
+
+def test_manifest_hashes_the_files(tok, small_dataset):
+    template = D.load_template(small_dataset)
+    enc = {"train": D.encode_split(tok, template, D.read_split(small_dataset, "train"), 128)}
+    m = D.manifest(small_dataset, enc, template.name).to_dict()
+    files = {f["name"]: f for f in m["files"]}
+    raw = (small_dataset / "train.jsonl").read_bytes()
+    assert files["train.jsonl"]["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert files["train.jsonl"]["lines"] == len(D.read_split(small_dataset, "train"))
+    assert m["splits"]["train"]["examples"] == files["train.jsonl"]["lines"]
+    assert json.loads(json.dumps(m)) == m
