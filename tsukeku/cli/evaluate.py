@@ -1,7 +1,83 @@
-"""CLI commands of this area (registered by tsukeku.cli)."""
+"""`tsukeku eval` (compare models on the test split) and `tsukeku demo` (the whole mission)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
+
+_O = typer.Option
+
+
+def eval_cmd(
+    models: str = _O("tuned,base", "--models", "-m",
+                     help="comma-separated model names (from --models-file) or NAME=REF, REF "
+                          "being a run, an adapter dir or a base (tiny, hub id, model dir)"),
+    models_file: Path | None = _O(None, "--models-file", help="models.yaml naming the models"),
+    data: Path = _O(..., "--data", "-d", help="dataset dir from `tsukeku data build`"),
+    out: Path = _O(Path("report"), "--out", "-o", help="where report.{json,md,html} and PNGs go"),
+    n: int = _O(3, "-n", min=1, max=16, help="candidates per 前句"),
+    limit: int | None = _O(None, "--limit", min=1, help="only the first N test 前句"),
+    seed: int = _O(0, "--seed"),
+    mode: list[str] = _O(["constrained", "unconstrained"], "--mode",
+                         help="decoding mode(s) to measure (repeatable)"),
+    arena_db: Path | None = _O(None, "--arena-db", help="arena votes (SQLite) to include"),
+    temperature: float = _O(0.8, "--temperature", min=0.0),
+    base: str = _O("tiny", "--base", help="base for NAME=ADAPTER models outside a run"),
+    runs_dir: Path = _O(Path("runs"), "--runs-dir", help="where run names are looked up"),
+    quiet: bool = _O(False, "--quiet", "-q"),
+    as_json: bool = _O(False, "--json", help="print report.json's figures on stdout"),
+) -> None:
+    """Measure models on the test split: form adherence (constrained and not), novelty,
+    diversity, held-out loss, latency, arena ratings. Writes report.json/.md/.html + PNG plots."""
+    import json
+
+    from tsukeku.evaluation.models import registry_for
+    from tsukeku.evaluation.report import evaluate
+
+    names = [m for m in (x.strip() for x in models.split(",")) if m]
+    if models_file is None and Path("models.yaml").is_file():
+        models_file = Path("models.yaml")
+    registry, names = registry_for(names, models_file, default_base=base, runs_dir=runs_dir)
+    report = evaluate(registry, names, data, out, n=n, limit=limit, seed=seed,
+                      modes=tuple(mode), arena_db=arena_db,
+                      sampling={"temperature": temperature}, quiet=quiet)
+    if as_json:
+        typer.echo(json.dumps({k: report[k] for k in ("models", "runs", "arena")},
+                              ensure_ascii=False))
+    elif not quiet:
+        typer.echo(f"report: {(out / 'report.html').resolve()}")
+
+
+def demo_cmd(
+    workdir: Path = _O(Path("demo"), "--workdir", help="where data, runs and the report go"),
+    host: str = _O("127.0.0.1", "--host"),
+    port: int = _O(8080, "--port", "-p"),
+    serve: bool = _O(True, "--serve/--no-serve", help="start the server at the end"),
+    fresh: bool = _O(False, "--fresh", help="start over (removes WORKDIR)"),
+    preset: str = _O("default", "--preset", help="tiny base preset (test: a reduced-size check)"),
+    epochs: float = _O(6.0, "--epochs", help="LoRA training epochs"),
+    max_steps: int | None = _O(None, "--max-steps", help="cap on training steps"),
+    eval_limit: int | None = _O(None, "--eval-limit", help="evaluate on the first N test 前句"),
+    quiet: bool = _O(False, "--quiet", "-q"),
+) -> None:
+    """Build the tiny base and the dataset, fine-tune with LoRA, evaluate tuned vs base, then
+    serve the web page. Each step is skipped when its output exists."""
+    from tsukeku.demo import Demo, DemoPlan
+
+    demo = Demo(DemoPlan(workdir=workdir, preset=preset, epochs=epochs, max_steps=max_steps,
+                         eval_limit=eval_limit, fresh=fresh, quiet=quiet))
+    models_file = demo.run()
+    typer.echo(demo.summary(host, port))
+    if serve:
+        from tsukeku.cli.serve import serve_cmd
+
+        serve_cmd(models=models_file, host=host, port=port, api_key=None, cors_origin=[],
+                  max_batch=8, batch_window_ms=10.0, no_batching=False, timeout_s=60.0,
+                  queue_size=64, engine="hf", shutdown_grace_s=30.0, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:
     """Adds this area's commands to the top-level app."""
+    app.command("eval")(eval_cmd)
+    app.command("demo")(demo_cmd)

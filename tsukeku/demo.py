@@ -1,0 +1,148 @@
+"""`tsukeku demo` (= `make demo`): the whole mission on a laptop, CPU only, offline.
+
+tiny base → dataset from the bundled corpus → LoRA fine-tune → evaluation of tuned vs base →
+the server with the web page. Every step is skipped when its output already exists, so a second
+run goes straight to serving; `--fresh` starts over."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from tsukeku.io import write_text_atomic
+
+RUN_NAME = "demo-lora"
+
+
+@dataclass
+class DemoPlan:
+    workdir: Path = Path("demo")
+    preset: str = "default"  # the tiny base preset; "test" for a reduced-size check
+    epochs: float = 6.0
+    max_steps: int | None = None
+    eval_limit: int | None = None
+    n: int = 3
+    fresh: bool = False
+    quiet: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.workdir / "runs"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.workdir / "report"
+
+    @property
+    def models_file(self) -> Path:
+        return self.workdir / "models.yaml"
+
+    @property
+    def base(self) -> str:
+        return "tiny" if self.preset == "default" else f"tiny:{self.preset}"
+
+
+class Demo:
+    def __init__(self, plan: DemoPlan):
+        self.plan = plan
+        self.console = Console(stderr=True, quiet=plan.quiet)
+
+    def _step(self, title: str, done: bool, action) -> Any:
+        if done:
+            self.console.print(f"[green]✓[/] {title} [dim](already there; skipped)[/]")
+            return None
+        self.console.rule(title)
+        start = time.perf_counter()
+        result = action()
+        self.plan.timings[title] = round(time.perf_counter() - start, 1)
+        self.console.print(f"[green]✓[/] {title} [dim]({self.plan.timings[title]} s)[/]")
+        return result
+
+    def run(self) -> Path:
+        """Runs every step that is not done yet; returns the models file to serve."""
+        p = self.plan
+        if p.fresh and p.workdir.exists():
+            shutil.rmtree(p.workdir)
+        p.workdir.mkdir(parents=True, exist_ok=True)
+        self._step("1/4 tiny base model (built once, then cached)", False, self._build_base)
+        self._step("2/4 dataset from the bundled corpus",
+                   (p.data_dir / "stats.json").is_file(), self._build_data)
+        self._step("3/4 LoRA fine-tuning", self._tuned_run() is not None, self._train)
+        self._write_models_file()
+        self._step("4/4 evaluation: tuned vs base",
+                   (p.report_dir / "report.json").is_file(), self._evaluate)
+        return p.models_file
+
+    # -- steps ------------------------------------------------------------------------------
+    def _build_base(self) -> None:
+        from tsukeku.models.tiny import default_base_path
+
+        default_base_path(preset=self.plan.preset, quiet=self.plan.quiet)
+
+    def _build_data(self) -> None:
+        from tsukeku.corpus.build import build_dataset
+
+        build_dataset(["bundled"], self.plan.data_dir, seed=0)
+
+    def _tuned_run(self) -> Path | None:
+        from tsukeku.training.runs import list_runs
+
+        done = [r for r in list_runs(self.plan.runs_dir)
+                if r.get("status") == "completed" and r["name"].startswith(RUN_NAME)]
+        return Path(done[-1]["run_dir"]) if done else None
+
+    def _train(self) -> None:
+        from tsukeku.training.config import build_config
+        from tsukeku.training.job import train
+
+        p = self.plan
+        cfg = build_config(
+            name=RUN_NAME, base=p.base, data=str(p.data_dir), method="lora", rank=16, alpha=32,
+            lr=2e-3, epochs=p.epochs, max_steps=p.max_steps, batch_size=16,
+            runs_dir=str(p.runs_dir), save_steps=100, eval_steps=50,
+        )
+        train(cfg, quiet=p.quiet)
+
+    def _write_models_file(self) -> None:
+        p = self.plan
+        run = self._tuned_run()
+        models = {
+            "default": "tuned",
+            "models": {
+                "tuned": {"kind": "local", "base": p.base, "adapter": str(run.resolve()),
+                          "known": str((p.data_dir / "train.jsonl").resolve())},
+                "base": {"kind": "local", "base": p.base},
+            },
+        }
+        write_text_atomic(p.models_file, yaml.safe_dump(models, allow_unicode=True, sort_keys=False))
+
+    def _evaluate(self) -> None:
+        from tsukeku.backends.registry import load_models_file
+        from tsukeku.evaluation.report import evaluate
+
+        p = self.plan
+        evaluate(load_models_file(p.models_file), ["tuned", "base"], p.data_dir, p.report_dir,
+                 n=p.n, limit=p.eval_limit, quiet=p.quiet)
+
+    def summary(self, host: str, port: int) -> str:
+        p = self.plan
+        url = f"http://{host}:{port}/"
+        return "\n".join([
+            f"web page:   {url}",
+            f"report:     {(p.report_dir / 'report.html').resolve()}",
+            f"models:     {p.models_file.resolve()}",
+            "try:",
+            f"  curl -s {url}invocations -H 'Content-Type: application/json' \\",
+            "    -d '{\"inputs\": \"秋風の 吹きわたる野の 夕まぐれ\", \"parameters\": {\"n\": 3}}'",
+        ])
