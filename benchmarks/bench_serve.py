@@ -240,6 +240,7 @@ def run(args: argparse.Namespace) -> dict:
         out["load"] = phase_figures(load)
         out["load"].update(rss_start_mib=rss_start / 2**20, rss_end_mib=rss_end / 2**20,
                            rss_max_mib=max(samples) / 2**20,
+                           rss_samples_mib=[round(x / 2**20, 1) for x in samples],
                            rss_growth=(rss_end - rss_start) / rss_start)
         print(f"load      @{args.load_clients}: {load.ok} ok, {load.five_xx} 5xx, RSS "
               f"{rss_start / 2**20:.0f} → {rss_end / 2**20:.0f} MiB", file=sys.stderr)

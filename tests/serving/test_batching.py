@@ -152,3 +152,26 @@ def test_remote_backends_are_called_concurrently_not_batched(make_server):
     assert remote.local.calls == [1] * 8  # one call per request …
     assert elapsed < 8 * 0.3 * 0.6, elapsed  # … several at a time
     assert httpx.get(f"{server.url}/health").json()["models"][0]["batching"] is False
+
+
+def test_closed_loop_clients_do_not_split_into_half_batches():
+    """16 clients that resubmit as soon as they are answered: without counting the window from
+    the end of the previous batch they would settle into two alternating batches of 8."""
+
+    async def scenario():
+        backend = RecordingBackend(overhead_s=0.05)
+        batcher = MicroBatcher("toy", backend, max_batch=16, window_s=0.02, queue_size=64)
+        batcher.start()
+
+        async def client(i: int) -> None:
+            await asyncio.sleep(0.003 * i)  # staggered start: the first batch is partial
+            for _ in range(6):
+                await batcher.submit(ComposeRequest(previous=PREVIOUS, n=1))
+
+        await asyncio.gather(*(client(i) for i in range(16)))
+        await batcher.stop()
+        return backend.calls
+
+    calls = asyncio.run(scenario())
+    assert sum(calls) == 96
+    assert sum(calls[2:]) / len(calls[2:]) >= 14, calls

@@ -1,12 +1,15 @@
 """Dynamic micro-batching: concurrent requests for one model become one `compose_many` call.
 
-The first waiting request opens a window of `window_s`; whatever arrives for the same model
-before it closes (up to `max_batch` requests) is answered by a single backend call, which runs
-in the batcher's own worker thread so that generation never blocks the event loop. One batch
-runs at a time per local model (`concurrency=1`: one model, one generate at a time); requests
-arriving meanwhile form the next batch. With batching off, every request is its own `compose`
-call (the reference the benchmark compares against). Remote backends are served unbatched with
-several calls in flight (`concurrency>1`): their service batches on its side.
+A batch is gathered for `window_s`, counted from when its first request arrived or from when
+the model became free, whichever is later; what arrives for the same model before the window
+closes (up to `max_batch` requests) is answered by a single backend call, which runs in the
+batcher's own worker thread so that generation never blocks the event loop. One batch runs at a
+time per local model (`concurrency=1`: one model, one generate at a time); requests arriving
+meanwhile form the next batch, joined by the clients whose answers just went out and who come
+straight back (counting the window from the end of the previous batch keeps a steady load from
+splitting into half-full batches that alternate). With batching off, every request is its own
+`compose` call (the reference the benchmark compares against). Remote backends are served
+unbatched with several calls in flight (`concurrency>1`): their service batches on its side.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class MicroBatcher:
         self.concurrency = concurrency
         self._pending: deque[_Pending] = deque()
         self._running: dict[int, list[_Pending]] = {}  # runner → the batch it is answering
+        self._free_since: dict[int, float] = {}  # runner → when its last batch ended
         self._wakeup: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._executor = ThreadPoolExecutor(max_workers=concurrency,
@@ -134,9 +138,10 @@ class MicroBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = await self._gather()
+            batch = await self._gather(runner)
             if batch:
                 await self._execute(runner, batch)
+                self._free_since[runner] = asyncio.get_running_loop().time()
 
     def _drop_abandoned(self) -> None:
         # A request that timed out (or whose client went away) cancelled its future: skip it.
@@ -144,11 +149,12 @@ class MicroBatcher:
             self._pending = deque(p for p in self._pending if not p.future.done())
             self._set_depth()
 
-    async def _gather(self) -> list[_Pending]:
+    async def _gather(self, runner: int = 0) -> list[_Pending]:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         if self.max_batch > 1 and self.window_s > 0:
-            deadline = self._pending[0].enqueued + self.window_s
+            opened = max(self._pending[0].enqueued, self._free_since.get(runner, 0.0))
+            deadline = opened + self.window_s
             while self.depth < self.max_batch:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
