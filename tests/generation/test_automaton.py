@@ -209,3 +209,46 @@ def test_masks_are_cached_rows(auto):
     m = auto.mask([s, s, auto.ended])
     assert m.shape == (3, auto.vocab_size) and bool(m[2].all())
     assert np.array_equal(m[0].numpy(), m[1].numpy())
+
+
+# --- the analyser keeps the count honest where a token's own reading misleads -----------------
+
+MOCHI = ["あいう", "持", "ち", "て", "ちて ", " ", "あ", "ん"]
+
+
+def _feed(proc, pieces, names, prompt=2):
+    seq = [0] * prompt
+    scores = torch.zeros(1, len(pieces) + 1)
+    proc(torch.tensor([seq]), scores)
+    for name in names:
+        seq.append(1 + pieces.index(name))
+        out = proc(torch.tensor([seq]), scores)
+    return out
+
+
+def test_a_full_ku_is_recounted_by_the_analyser():
+    from tsukeku.prosody import count_morae
+
+    auto = MoraAutomaton(table_of(MOCHI), [EOS], len(MOCHI) + 1)
+    assert auto.table.describe(ids(MOCHI, "持")[0])["m0"] == 2  # 持 alone: もち
+    assert count_morae("あいう持ちて", expected=7) == 6  # in context: も + ち + て
+    proc = MoraConstraintLogitsProcessor(auto, [SHORT], prompt_length=2)
+    out = _feed(proc, MOCHI, ["あいう", "持", "ち", "て"])  # 3 + 2 + 1 + 1 = 7 by the table
+    assert auto.key(proc.states[0])[3] == 6 and proc.resyncs == [1]
+    assert torch.isinf(out[0, ids(MOCHI, " ")]).all()  # not full yet: no space
+    assert not torch.isinf(out[0, ids(MOCHI, "あ")]).any()
+
+
+def test_a_ku_closed_off_the_meter_stops_the_row():
+    auto = MoraAutomaton(table_of(MOCHI), [EOS], len(MOCHI) + 1)
+    proc = MoraConstraintLogitsProcessor(auto, [SHORT], prompt_length=2)
+    out = _feed(proc, MOCHI, ["あいう", "持", "ちて "])  # the table: 3 + 2 + 2 = 7, then space
+    assert proc.states[0] == auto.dead and proc.rejected == [1]
+    assert not torch.isinf(out[0, EOS]) and torch.isinf(out[0, 1:]).all()  # it may only end
+
+
+def test_without_resync_the_table_count_stands():
+    auto = MoraAutomaton(table_of(MOCHI), [EOS], len(MOCHI) + 1)
+    proc = MoraConstraintLogitsProcessor(auto, [SHORT], prompt_length=2, resync=False)
+    _feed(proc, MOCHI, ["あいう", "持", "ち", "て"])
+    assert auto.key(proc.states[0])[3] == 7

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import InputError, TsukekuError
-from tsukeku.generation.composer import BASE_ADAPTER, Composer, LoadedModel, resolve_template
+from tsukeku.generation.composer import (
+    BASE_ADAPTER,
+    Composer,
+    LoadedModel,
+    adapter_base,
+    resolve_template,
+)
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 
@@ -59,14 +65,18 @@ class LocalHFBackend:
                                  adapter=self._loaded_name(default), oversample=oversample)
 
     @classmethod
-    def from_pretrained(cls, name: str, base: str | os.PathLike | None = "tiny", *,
+    def from_pretrained(cls, name: str, base: str | os.PathLike | None = None, *,
                         adapter: str | os.PathLike | None = None,
                         adapters: dict[str, str | os.PathLike] | None = None,
                         template: Any = None, known: str | os.PathLike | None = None,
                         dtype: str | None = None, device: str | None = None) -> LocalHFBackend:
-        """A standalone backend (its own copy of the base)."""
+        """A standalone backend (its own copy of the base). `base` None: the base the adapter
+        was trained on when that directory exists (a tsukeku run records it), else tiny."""
         from tsukeku.models import resolve_base
 
+        if base is None:
+            trained_on = adapter_base(resolve_adapter(adapter)) if adapter is not None else None
+            base = trained_on if trained_on and Path(trained_on).is_dir() else "tiny"
         loaded = LoadedModel.load(base, dtype=dtype, device=device)
         named = {k: resolve_adapter(v) for k, v in (adapters or {}).items()}
         if adapter is not None:

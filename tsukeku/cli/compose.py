@@ -16,7 +16,9 @@ def compose(
     model: str | None = _O(None, "--model", "-m",
                            help="A model named in --models (default: the file's default)."),
     models: str | None = _O(None, "--models", help="Models file (YAML) naming the models."),
-    base: str = _O("tiny", "--base", help="Without --models: hub id, local dir, or tiny."),
+    base: str | None = _O(None, "--base",
+                          help="Without --models: hub id, local dir, or tiny (default: the "
+                               "adapter's own base, else tiny)."),
     adapter: str | None = _O(None, "--adapter", "-a",
                              help="Without --models: adapter dir, run dir or run name."),
     template: str | None = _O(None, "--template",
@@ -57,14 +59,14 @@ def compose(
     _print(result)
 
 
-def _backend(models: str | None, model: str | None, base: str, adapter: str | None,
+def _backend(models: str | None, model: str | None, base: str | None, adapter: str | None,
              template: str | None, device: str | None):
     from tsukeku.errors import ConfigError
 
     if models is not None:
         from tsukeku.backends import load_models_file
 
-        if adapter is not None or base != "tiny":
+        if adapter is not None or base is not None:
             raise ConfigError("--base/--adapter describe a model without --models; with a models "
                               "file choose one of its models with --model")
         registry = load_models_file(models)
@@ -75,7 +77,8 @@ def _backend(models: str | None, model: str | None, base: str, adapter: str | No
 
     from tsukeku.backends.local import LocalHFBackend
 
-    name = Path(str(adapter or base).rstrip("/")).name or str(adapter or base)
+    label = str(adapter or base or "tiny")
+    name = Path(label.rstrip("/")).name or label
     return LocalHFBackend.from_pretrained(name, base, adapter=adapter, template=template,
                                           device=device)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tsukeku.errors import ConfigError, InputError
+from tsukeku.errors import ConfigError, InputError, ModelError
 from tsukeku.generation.candidates import Checked, make_candidate, rank, target_form
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
@@ -73,10 +73,21 @@ class LoadedModel:
                     raise ConfigError(f"adapter name {name!r} is already used for "
                                       f"{self.adapters[name]}")
                 return adir
-            if self.is_peft:
-                self.model.load_adapter(str(adir), adapter_name=name)
-            else:
-                self.model = PeftModel.from_pretrained(self.model, str(adir), adapter_name=name)
+            try:
+                if self.is_peft:
+                    self.model.load_adapter(str(adir), adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(adir),
+                                                           adapter_name=name)
+            except RuntimeError as err:
+                if "size mismatch" not in str(err):
+                    raise
+                trained_on = adapter_base(adir) or "another base"
+                raise ModelError(
+                    f"the adapter {adir} does not fit the base {self.source}: it was trained on "
+                    f"{trained_on}. Load it with that base (--base / `base:`), or train it "
+                    "again on this one"
+                ) from None
             self.model.eval()
             self.adapters[name] = adir
         return adir
@@ -95,6 +106,19 @@ class LoadedModel:
             return self.model.disable_adapter()
         self.model.set_adapter(adapter)
         return contextlib.nullcontext()
+
+
+def adapter_base(adapter: str | os.PathLike) -> str | None:
+    """The base an adapter was trained on (`base_model_name_or_path` of adapter_config.json)."""
+    import json
+
+    from tsukeku.models import resolve_adapter_dir
+
+    try:
+        config = resolve_adapter_dir(adapter) / "adapter_config.json"
+        return json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, ModelError):
+        return None
 
 
 def find_template(*dirs: str | os.PathLike | None, tokenizer: Any = None):
@@ -144,6 +168,8 @@ class _Plan:
     sampled: int = 0
     failed_check: int = 0
     unfinished: int = 0
+    resynced: int = 0  # ku recounted by the analyser while decoding
+    stopped: int = 0  # rows stopped early: a finished ku read off the meter
     rounds: int = 0
 
     def distinct_ok(self) -> int:
@@ -413,6 +439,9 @@ class Composer:
                 jiamari=plan.request.jiamari, split_unspaced=plan.meter is None,
             )
             plan.sampled += 1
+            if constraint is not None:
+                plan.resynced += constraint.resyncs[i]
+                plan.stopped += constraint.rejected[i]
             if plan.meter is not None:
                 if not finished[i]:
                     plan.unfinished += 1
@@ -444,9 +473,13 @@ class Composer:
                     f"{plan.failed_check} sampled candidate(s) failed the final form check "
                     "(a kanji read differently in context than on its own) and were resampled"
                 )
+            if plan.resynced:
+                notes.append(f"the analyser recounted {plan.resynced} ku while decoding (a "
+                             "token's reading on its own differed from the ku's)")
             if plan.unfinished:
-                notes.append(f"{plan.unfinished} row(s) did not finish a verse within "
-                             f"{plan.max_new_tokens} tokens and were resampled")
+                notes.append(f"{plan.unfinished} row(s) did not finish a verse (within "
+                             f"{plan.max_new_tokens} tokens, or stopped early: "
+                             f"{plan.stopped} with a ku off the meter) and were resampled")
             if len(candidates) < req.n:
                 notes.append(f"only {len(candidates)} distinct candidate(s) of the form after "
                              f"{plan.rounds} round(s) of sampling (asked for {req.n})")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,33 @@ class MoraAutomaton:
             return False
         targets, _, k, m, pend, _, _ = key
         return not pend and k == len(targets) - 1 and m >= targets[k]
+
+    def full_ku(self, sid: int) -> tuple[int, int, int, int] | None:
+        """(k, m, target, cap) when the row has filled ku k by the table's count (the point
+        where the analyser is asked to confirm it), else None."""
+        key = self._keys[sid]
+        if len(key) != 7:
+            return None
+        targets, jiamari, k, m, pend, _, _ = key
+        if pend or m < targets[k]:
+            return None
+        return k, m, targets[k], targets[k] + int(jiamari)
+
+    def ku_index(self, sid: int) -> int | None:
+        key = self._keys[sid]
+        return key[2] if len(key) == 7 else None
+
+    def meter_of(self, sid: int) -> tuple[tuple[int, ...], bool] | None:
+        key = self._keys[sid]
+        return (key[0], key[1]) if len(key) == 7 else None
+
+    def with_morae(self, sid: int, morae: int) -> int:
+        """The same state with the morae of the current ku set to `morae` (the analyser's
+        count of the ku as written); past the ku's cap the row is dead."""
+        targets, jiamari, k, _m, pend, started, cs = self._keys[sid]
+        if morae > targets[k] + int(jiamari):
+            return self.dead
+        return self.state((targets, jiamari, k, morae, pend, started, cs))
 
     def step(self, sid: int, token: int) -> int:
         """The state after `token` is written in state `sid`."""
@@ -347,11 +375,17 @@ class MoraConstraintLogitsProcessor(LogitsProcessor):
     `meters[i]` is the form of row i, or None for a row left unconstrained (a mixed batch).
     Create one per generate call: it keeps the rows' states."""
 
-    def __init__(self, automaton: MoraAutomaton, meters: list[Meter | None], prompt_length: int):
+    def __init__(self, automaton: MoraAutomaton, meters: list[Meter | None], prompt_length: int,
+                 *, resync: bool = True):
         self.automaton = automaton
         self.states = [automaton.start(meter) for meter in meters]
         self.prompt_length = prompt_length
+        self.resync = resync
+        self.resyncs = [0] * len(meters)  # per row: ku whose count the analyser corrected
+        self.rejected = [0] * len(meters)  # per row: stopped, a finished ku reads off the meter
         self._seen = prompt_length
+        self._ku = [bytearray() for _ in meters]  # bytes of each row's current ku
+        self._raw = automaton.table.raw
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         length = input_ids.shape[1]
@@ -359,7 +393,11 @@ class MoraConstraintLogitsProcessor(LogitsProcessor):
             step = self.automaton.step
             # one token per call: generate calls the processors once per new position
             last = input_ids[:, -1].tolist()
-            self.states = [step(s, t) for s, t in zip(self.states, last, strict=True)]
+            new = [step(s, t) for s, t in zip(self.states, last, strict=True)]
+            if self.resync:
+                new = [self._confirm(i, s, n, t)
+                       for i, (s, n, t) in enumerate(zip(self.states, new, last, strict=True))]
+            self.states = new
             self._seen = length
         mask = self.automaton.mask(self.states, scores.device)
         vocab = scores.shape[-1]
@@ -369,6 +407,62 @@ class MoraConstraintLogitsProcessor(LogitsProcessor):
 
     def complete(self) -> list[bool]:
         return [self.automaton.is_complete(s) for s in self.states]
+
+    def _confirm(self, row: int, before: int, after: int, token: int) -> int:
+        """Keeps the row's count honest where it matters: the table reads each token on its
+        own, the final check reads each ku whole. When a ku is full by the table's count, the
+        analyser counts the ku as written (meter-aware, as `check_form` does) and the state
+        takes that count; a ku closed off the meter stops the row (it will be resampled)."""
+        auto = self.automaton
+        k_before = auto.ku_index(before)
+        k_after = auto.ku_index(after)
+        if k_before is None or k_after is None:
+            return after  # ended, dead or unconstrained
+        raw = self._raw[token] or b""
+        buf = self._ku[row]
+        if k_after > k_before:  # the token holds the space: ku k_before is closed
+            head, _, tail = raw.rpartition(b" ")
+            closed = bytes(buf + head)
+            self._ku[row] = bytearray(tail)
+            meter = auto.meter_of(after)
+            assert meter is not None
+            target = meter[0][k_before]
+            count = ku_count(closed, target)
+            if count is None or not target <= count <= target + int(meter[1]):
+                self.rejected[row] += 1
+                return auto.dead
+        else:
+            buf += raw
+        full = auto.full_ku(after)
+        if full is None:
+            return after
+        _k, m, target, _cap = full
+        count = ku_count(bytes(self._ku[row]), target)
+        if count is None:
+            self.rejected[row] += 1
+            return auto.dead
+        if count != m:
+            self.resyncs[row] += 1
+            fixed = auto.with_morae(after, count)
+            if fixed == auto.dead:
+                self.rejected[row] += 1
+            return fixed
+        return after
+
+
+@lru_cache(maxsize=16384)
+def ku_count(raw: bytes, target: int) -> int | None:
+    """Morae of one ku as `check_form` counts it (the reading nearest the meter)."""
+    from tsukeku.errors import TsukekuError
+    from tsukeku.prosody import count_morae
+
+    text = raw.decode("utf-8", errors="replace").strip()
+    if not text:
+        return 0
+    try:
+        return count_morae(text, expected=target)
+    except TsukekuError:
+        return None
 
 
 def _fit(mask: torch.Tensor, vocab: int) -> torch.Tensor:
