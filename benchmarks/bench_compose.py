@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     processor = ProcessorTimer()
 
     counts = {"constrained": [0, 0], "unconstrained": [0, 0]}  # [exact form, asked]
-    sampled = {"rows": 0, "failed_check": 0, "unfinished": 0}
+    backend.composer.stats.clear()
     rounds: list[int] = []
     log(f"composing for {len(prompts)} held-out 前句 (n={args.n} per mode)", args.quiet)
     for i, (prev, form) in enumerate(prompts):
@@ -254,14 +254,6 @@ def main(argv: list[str] | None = None) -> int:
             counts[mode][1] += args.n
             if constrained:
                 rounds.append(len(calls.calls) - first_call)
-                for note in result.notes:
-                    words = note.split()
-                    if note.startswith("sampled "):
-                        sampled["rows"] += int(words[1])
-                    elif "failed the final form check" in note:
-                        sampled["failed_check"] += int(words[0])
-                    elif "did not finish a verse" in note:
-                        sampled["unfinished"] += int(words[0])
         if not args.quiet and (i + 1) % 25 == 0:
             log(f"{i + 1}/{len(prompts)}", args.quiet)
 
@@ -269,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return [c["seconds"] / (c["steps"] * c["rows"]) for c in calls.calls
                 if c["mode"] == mode and c.get("first") and c["steps"] > 0]
 
+    stats = backend.composer.stats
     cost_c, cost_u = per_token("constrained"), per_token("unconstrained")
     med_c, med_u = statistics.median(cost_c), statistics.median(cost_u)
 
@@ -287,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             statistics.median(processor.seconds) * 1000, 4),
         **table,
         "constrained_first_pass_rate": round(
-            1 - (sampled["failed_check"] + sampled["unfinished"]) / max(1, sampled["rows"]), 4),
+            1 - (stats["failed_check"] + stats["unfinished"]) / max(1, stats["sampled"]), 4),
+        "constrained_ku_recounted_per_row": round(stats["resynced"] / max(1, stats["sampled"]),
+                                                  4),
         "constrained_generate_calls_per_request_mean": round(statistics.mean(rounds), 3),
         "constrained_steps_mean": mean_steps("constrained"),
         "unconstrained_steps_mean": mean_steps("unconstrained"),
@@ -304,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         "candidates asked for (missing ones count as misses). Cost: per generate call, wall "
         "time / (steps × rows), medians over the first-round calls of each mode (same prompts, "
         "interleaved, batch of n rows, temperature 0.8, top_p 0.95); constrained rows that "
-        f"failed the final check were resampled ({sampled['failed_check']} of "
-        f"{sampled['rows']} sampled rows; {sampled['unfinished']} unfinished). Token table: "
+        f"failed the final check were resampled ({stats['failed_check']} of "
+        f"{stats['sampled']} sampled rows; {stats['unfinished']} unfinished, of which "
+        f"{stats['stopped']} stopped early with a ku off the meter; the analyser recounted "
+        f"{stats['resynced']} ku while decoding). Token table: "
         "built in an empty cache (includes the per-character table used for byte pieces), "
         "then loaded back from disk."
     )

@@ -17,6 +17,7 @@ import math
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,8 @@ class Composer:
         self.table_info: dict[str, Any] | None = None
         self._table: tuple[Any, Any] | None = None
         self._end_cache: dict[str, Any] = {}
+        # running totals over constrained rows (monitoring, benchmarks)
+        self.stats: Counter[str] = Counter()
 
     @classmethod
     def load(cls, base: str | os.PathLike | None = "tiny", adapter: str | os.PathLike | None = None,
@@ -454,6 +457,10 @@ class Composer:
     def _result(self, plan: _Plan, calls: int, elapsed_ms: float) -> CompositionResult:
         req = plan.request
         constrained = plan.meter is not None
+        if constrained:
+            self.stats.update(requests=1, sampled=plan.sampled, failed_check=plan.failed_check,
+                              unfinished=plan.unfinished, resynced=plan.resynced,
+                              stopped=plan.stopped, rounds=plan.rounds)
         candidates = rank(plan.checked, req.n, only_acceptable=constrained)
         notes: list[str] = []
         if constrained:
