@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "compose.json")
     ap.add_argument("--adapter", help="a LoRA run (dir or name) of the tiny base; default: "
                                       f"train one now (runs/{RUN_NAME}-*)")
-    ap.add_argument("--base", default="tiny", help="the base to tune, or of --adapter "
-                                                   "(default: tiny)")
+    ap.add_argument("--base", default=None, help="the base to tune (default: tiny), or of "
+                                                 "--adapter (default: the one it was trained on)")
     ap.add_argument("--train-steps", type=int, default=200,
                     help="steps of the LoRA run trained when no --adapter is given")
     ap.add_argument("--n", type=int, default=2, help="candidates per 前句 and mode")
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log(f"training a LoRA adapter on the tiny base ({args.train_steps} steps)", args.quiet)
         start = time.perf_counter()
-        run = str(train_adapter(args.base, data_dir, REPO / "runs", args.train_steps,
+        run = str(train_adapter(args.base or "tiny", data_dir, REPO / "runs", args.train_steps,
                                 args.quiet))
         log(f"trained {run} in {time.perf_counter() - start:.0f} s", args.quiet)
 
