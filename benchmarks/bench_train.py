@@ -38,6 +38,9 @@ EPOCHS = 4
 LORA = {"rank": 16, "alpha": 32, "dropout": 0.05}
 LR = 2e-3
 SEED = 42
+# torch threads in every measured process: on a CPU shared with other jobs, spinning OpenMP
+# threads make timings erratic; one thread per process gives stable ratios
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 
 
 def _peak_memory_mb() -> float:
@@ -143,14 +146,14 @@ def child_reference(base: str, data: str, work: str) -> dict:
 
 def _child(*args: str) -> dict:
     r = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
+                       env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(THREADS)})
     if r.returncode != 0:
         raise SystemExit(f"child {args[0]} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 # --- decode speed -------------------------------------------------------------------------------
-def decode_figures(base: str, run_dir: str, data: str, repeats: int = 7, new_tokens: int = 32) -> dict:
+def decode_figures(base: str, run_dir: str, data: str, repeats: int = 15, new_tokens: int = 32) -> dict:
     import torch
 
     from tsukeku.models import load_model
@@ -184,14 +187,30 @@ def decode_figures(base: str, run_dir: str, data: str, repeats: int = 7, new_tok
     for m in models.values():  # warm-up
         run(m)
     speeds: dict[str, list[float]] = {k: [] for k in models}
-    for _ in range(repeats):  # interleaved, so drift of a shared machine hits all three alike
-        for k, m in models.items():
-            speeds[k].append(run(m))
+    for i in range(repeats):  # interleaved (rotating order), so drift hits all three alike
+        order = list(models)[i % 3:] + list(models)[:i % 3]
+        for k in order:
+            speeds[k].append(run(models[k]))
     med = {k: statistics.median(v) for k, v in speeds.items()}
+    # ratios of the same repeat, then their median: robust to a machine that speeds up or slows
+    merged_ratio = statistics.median(m / b for m, b in zip(speeds["merged"], speeds["base"], strict=True))
+    unmerged_ratio = statistics.median(u / b for u, b in zip(speeds["unmerged"], speeds["base"], strict=True))
     return {"decode_tokens_per_s_base": med["base"], "decode_tokens_per_s_merged": med["merged"],
             "decode_tokens_per_s_unmerged": med["unmerged"],
-            "merged_vs_base_decode_ratio": med["merged"] / med["base"],
-            "unmerged_adapter_decode_overhead": 1 - med["unmerged"] / med["base"]}
+            "merged_vs_base_decode_ratio": merged_ratio,
+            "unmerged_adapter_decode_overhead": 1 - unmerged_ratio}
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The first run's deterministic figures (losses, tokens) with median speed and memory."""
+    out = dict(runs[0])
+    for key in ("tokens_per_s", "seconds", "peak_memory_mb"):
+        out[key] = statistics.median(r[key] for r in runs)
+    out["tokens_per_s_all"] = [round(r["tokens_per_s"], 1) for r in runs]
+    for key in ("validation_loss",):  # same seed, same data: every repeat must agree
+        spread = max(r[key] for r in runs) - min(r[key] for r in runs)
+        assert spread < 1e-3, f"{key} differs between repeats by {spread}"
+    return out
 
 
 def main() -> int:
@@ -199,14 +218,16 @@ def main() -> int:
     p.add_argument("--child", nargs="+")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "train.json"))
     p.add_argument("--preset", default="default", help="tiny base preset (test: a quick dry run)")
+    p.add_argument("--repeats", type=int, default=3, help="alternating runs of ours and the reference")
     a = p.parse_args()
+    import torch
+
+    torch.set_num_threads(THREADS)
     if a.child:
         kind, *rest = a.child
         result = child_ours(*rest) if kind == "ours" else child_reference(*rest)
         print(json.dumps(result))
         return 0
-
-    import torch
 
     from tsukeku.corpus.build import build_dataset
     from tsukeku.models.tiny import default_base_path
@@ -218,10 +239,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         data = Path(tmp) / "data"
         stats = build_dataset(("bundled",), data, seed=0).stats
-        ours = _child("ours", str(base), str(data), str(Path(tmp) / "runs"), "lora")
-        reference = _child("reference", str(base), str(data), str(Path(tmp) / "reference"))
-        oft = _child("ours", str(base), str(data), str(Path(tmp) / "runs"), "oft")
-        decode = decode_figures(str(base), ours["run_dir"], str(data))
+        # ours and the reference alternate, and each figure is the median over the repeats, so
+        # a busy spell of a shared machine does not land on one side only
+        ours_runs, ref_runs = [], []
+        for i in range(a.repeats):
+            ours_runs.append(_child("ours", str(base), str(data), str(Path(tmp) / f"runs{i}"), "lora"))
+            ref_runs.append(_child("reference", str(base), str(data), str(Path(tmp) / f"ref{i}")))
+        ours = _median_run(ours_runs)
+        reference = _median_run(ref_runs)
+        oft = _child("ours", str(base), str(data), str(Path(tmp) / "runs-oft"), "oft")
+        decode = decode_figures(str(base), ours_runs[0]["run_dir"], str(data))
 
     figures = {
         "tokens_per_s_ratio_vs_reference": ours["tokens_per_s"] / reference["tokens_per_s"],
@@ -231,6 +258,7 @@ def main() -> int:
         "oft_heldout_loss_reduction": (oft["test_base_loss"] - oft["test_loss"]) / oft["test_base_loss"],
         "tokens_per_s_ours": ours["tokens_per_s"],
         "tokens_per_s_reference": reference["tokens_per_s"],
+        "repeats": a.repeats,
         "train_tokens_ours": ours["tokens"],
         "train_tokens_reference": reference["tokens"],
         "padded_tokens_reference": reference["padded_tokens"],
@@ -249,7 +277,7 @@ def main() -> int:
         "tiny_base_heldout_loss": tiny_info["heldout_loss"],
         "steps": ours["steps"],
     }
-    figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    figures = {k: round(v, 6) if isinstance(v, float) else v for k, v in figures.items()}
     device = (f"cuda {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
               else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)")
     result = {
@@ -261,9 +289,12 @@ def main() -> int:
             f"{stats.get('by_split')} links; LoRA r={LORA['rank']} on query_key_value,dense, "
             f"lr {LR}, batch {BATCH}, {ours['steps']} steps ({EPOCHS} epochs), max length "
             f"{MAX_LENGTH}, seed {SEED}; reference pads to max length with a random sampler; "
-            "tokens/s = non-padding tokens / training-step seconds for both; val/test loss = mean "
-            "NLL per 付句 token; decode = greedy 32 new tokens on 8 validation prompts, median of "
-            f"7 interleaved repeats; commit {git_state().get('commit')}; "
+            "tokens/s = non-padding tokens / training-step seconds for both, median of "
+            f"{a.repeats} alternating runs each (ours {ours['tokens_per_s_all']}, reference "
+            f"{reference['tokens_per_s_all']}); {THREADS} torch thread(s) per process; "
+            "val/test loss = mean NLL per 付句 token; decode = greedy 32 new tokens on 8 "
+            "validation prompts, median of 15 interleaved repeats (merged/base: median of "
+            f"per-repeat ratios); commit {git_state().get('commit')}; "
             f"{time.time() - started:.0f} s in all"
         ),
     }

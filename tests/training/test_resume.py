@@ -89,3 +89,43 @@ def test_resume_refuses_a_completed_run(tiny_base, bundled_dataset, tmp_path):
                            batch_size=4, save_steps=1, runs_dir=str(tmp_path), mlflow=False), quiet=True)
     with pytest.raises(ConfigError, match="already completed"):
         train(resume=r.run_dir, quiet=True)
+
+
+class _StopAfter:
+    """Interrupts training (like Ctrl-C) right after the checkpoint of `step` is complete."""
+
+    def __init__(self, step: int):
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class CB(TrainerCallback):
+            def on_save(self, args, state, control, **kw):
+                if state.global_step == outer.step:
+                    raise KeyboardInterrupt
+
+        self.step = step
+        self.callback = CB()
+
+
+def test_resume_in_process_after_interrupt(tiny_base, bundled_dataset, tmp_path):
+    """The fast twin of the SIGKILL test: interrupt after a checkpoint, resume, compare."""
+    import torch
+
+    common = {"base": str(tiny_base), "data": str(bundled_dataset), "max_steps": 16,
+              "batch_size": 4, "save_steps": 4, "logging_steps": 4, "dropout": 0.1, "seed": 3,
+              "mlflow": False}
+    stop = _StopAfter(8)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config(None, **common, runs_dir=str(tmp_path / "a"), name="r"), quiet=True,
+              callbacks=[stop.callback])
+    run = next((tmp_path / "a").glob("r-*"))
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    # the marker is written by the recorder's on_save, which runs before the interrupting callback
+    assert (run / "checkpoints" / "checkpoint-8" / CHECKPOINT_DONE).exists()
+    resumed = train(resume=run, quiet=True)
+    straight = train(build_config(None, **common, runs_dir=str(tmp_path / "b")), quiet=True)
+    a, b = _adapter(resumed.run_dir), _adapter(straight.run_dir)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5), k
+    assert json.loads((run / "run.json").read_text())["resumed_from"] == ["checkpoint-8"]

@@ -65,6 +65,8 @@ def train_cmd(
             overrides.pop(k, None)
         cfg = build_config(config, **overrides)
         result = train(cfg, quiet=quiet)
+    if not result.info:  # a non-main rank under accelerate/torchrun: the main one reports
+        return
     ev = result.evaluation
     if as_json:
         typer.echo(json.dumps({"run_dir": str(result.run_dir), "evaluation": ev}, ensure_ascii=False))

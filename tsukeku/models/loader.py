@@ -147,10 +147,14 @@ def load_model(
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if adapter is not None:
+        import warnings
+
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(resolve_adapter_dir(adapter)),
-                                          is_trainable=trainable)
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            model = PeftModel.from_pretrained(model, str(resolve_adapter_dir(adapter)),
+                                              is_trainable=trainable)
     if not trainable:
         model.eval()
     return model, tokenizer

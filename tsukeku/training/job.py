@@ -41,13 +41,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _device_and_precision(cfg: TrainConfig) -> tuple[str, str]:
+def _state():
+    """accelerate's process state. Created with cpu=True on a machine without CUDA: its first
+    creation decides for the whole process (the Trainer's included), and without the flag a
+    torchrun/accelerate CPU launch would not be seen as distributed (each rank alone)."""
     import torch
     from accelerate import PartialState
 
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _device_and_precision(cfg: TrainConfig) -> tuple[str, str]:
+    import torch
+
     cuda = torch.cuda.is_available()
     # under accelerate each process has its own GPU (cuda:<local rank>)
-    device = str(PartialState().device) if cuda else "cpu"
+    device = str(_state().device) if cuda else "cpu"
     precision = cfg.precision
     if precision == "auto":
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
@@ -126,9 +135,7 @@ def _make_trainer_class():
 
 def _shared_run_dir(cfg: TrainConfig, name: str) -> Path:
     """The main process makes the run dir; under accelerate the others are told its path."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = _state()
     path = [str(new_run_dir(Path(cfg.runs_dir), name))] if state.is_main_process else [None]
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
@@ -143,14 +150,17 @@ def default_name(cfg: TrainConfig) -> str:
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = None,
-          quiet: bool = False, runs_dir: str | None = None) -> RunResult:
-    """Runs (or resumes) a training job and returns where it is recorded."""
+          quiet: bool = False, runs_dir: str | None = None,
+          callbacks: list[Any] | None = None) -> RunResult:
+    """Runs (or resumes) a training job and returns where it is recorded. `callbacks`: extra
+    transformers TrainerCallbacks."""
     if resume is not None:
         run_dir = find_run(resume, runs_dir or (cfg.runs_dir if cfg else "runs"))
-        return _run(_load_run_config(run_dir), run_dir=run_dir, resuming=True, quiet=quiet)
+        return _run(_load_run_config(run_dir), run_dir=run_dir, resuming=True, quiet=quiet,
+                    callbacks=callbacks)
     if cfg is None:
         raise ConfigError("nothing to train: give a config or --resume RUN")
-    return _run(cfg, run_dir=None, resuming=False, quiet=quiet)
+    return _run(cfg, run_dir=None, resuming=False, quiet=quiet, callbacks=callbacks)
 
 
 def _load_run_config(run_dir: Path) -> TrainConfig:
@@ -158,9 +168,9 @@ def _load_run_config(run_dir: Path) -> TrainConfig:
     return TrainConfig(**data)
 
 
-def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool) -> RunResult:
+def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
+         callbacks: list[Any] | None = None) -> RunResult:
     import torch
-    from accelerate import PartialState
     from transformers import PrinterCallback, TrainingArguments, set_seed
 
     from tsukeku.models.loader import is_tiny, load_model, resolve_base
@@ -178,7 +188,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool)
     _quiet_libraries(quiet)
     data_dir = D.check_dataset_dir(cfg.data)
     device, precision = _device_and_precision(cfg)
-    main = PartialState().is_main_process
+    main = _state().is_main_process
 
     checkpoint = None
     info: dict[str, Any] = {}
@@ -224,7 +234,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool)
     trainable, total = model.get_nb_trainable_parameters()
     lr = cfg.resolved_lr(is_tiny(base_resolved))
 
-    world = PartialState().num_processes
+    world = _state().num_processes
     per_epoch = math.ceil(len(encoded["train"].examples) / (cfg.batch_size * world))
     updates_per_epoch = max(1, per_epoch // cfg.grad_accum)
     total_steps = cfg.max_steps or math.ceil(updates_per_epoch * cfg.epochs)
@@ -310,7 +320,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool)
         train_dataset=D.ExampleDataset(encoded["train"]),
         eval_dataset=D.ExampleDataset(encoded["validation"]) if "validation" in encoded else None,
         processing_class=tokenizer,
-        callbacks=[recorder],
+        callbacks=[recorder, *(callbacks or [])],
         train_lengths=encoded["train"].lengths,
         group_by_length=cfg.group_by_length,
     )
