@@ -196,6 +196,7 @@ def run(args: argparse.Namespace) -> dict:
         adapter, base = tuned
     else:
         adapter, base = None, args.base or default_base_path(args.preset, quiet=False)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     texts = verses()
     parameters = {"n": args.n, "constrained": True}
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
@@ -209,21 +210,46 @@ def run(args: argparse.Namespace) -> dict:
                 "p99": p.percentile(99), "requests": p.ok, "5xx": p.five_xx,
                 "errors": p.errors, "statuses": p.statuses}
 
-    # -- batched server: throughput at 16, then the long load at 32 --------------------------
+    # -- throughput at 16: the batched server and the same server with batching disabled,
+    # both up, driven in alternating rounds so that a busy moment of the machine hits both.
     batched = Server(common + ["--max-batch", str(args.max_batch), "--batch-window-ms",
                                str(args.window_ms)], work / "server-batched.log", env)
+    unbatched = Server(common + ["--no-batching"], work / "server-unbatched.log", env)
+    servers = {"batched": batched, "unbatched": unbatched}
     try:
-        batched.wait_ready(args.startup_timeout)
-        asyncio.run(drive(batched.url, args.clients, args.warmup, texts, parameters, seed=1))
+        for server in servers.values():
+            server.wait_ready(args.startup_timeout)
+        for i, server in enumerate(servers.values()):
+            asyncio.run(drive(server.url, args.clients, args.warmup, texts, parameters, 10 + i))
+        rounds: dict[str, list[Phase]] = {"batched": [], "unbatched": []}
         before = batch_stats(batched.metrics())
-        b16 = asyncio.run(drive(batched.url, args.clients, args.seconds, texts, parameters, 2))
+        for r in range(args.rounds):
+            for mode, server in servers.items():
+                phase = asyncio.run(drive(server.url, args.clients, args.seconds / args.rounds,
+                                          texts, parameters, seed=100 + r))
+                rounds[mode].append(phase)
+                print(f"round {r + 1} {mode:9} @{args.clients}: {phase.throughput():.2f} req/s, "
+                      f"p50 {phase.percentile(50):.0f} ms", file=sys.stderr)
         after = batch_stats(batched.metrics())
-        out["batched"] = phase_figures(b16)
+        for mode, phases in rounds.items():
+            pooled = Phase(args.clients, sum(p.seconds for p in phases))
+            for p in phases:
+                pooled.latencies_ms += p.latencies_ms
+                pooled.errors += p.errors
+                for k, v in p.statuses.items():
+                    pooled.statuses[k] = pooled.statuses.get(k, 0) + v
+            out[mode] = phase_figures(pooled)
+            out[mode]["rounds_rps"] = [round(p.throughput(), 3) for p in phases]
+        out["round_ratios"] = [round(b.throughput() / u.throughput(), 3) if u.throughput() else None
+                               for b, u in zip(rounds["batched"], rounds["unbatched"],
+                                               strict=True)]
         out["batched"]["mean_batch_size"] = (after[0] - before[0]) / max(1.0, after[1] - before[1])
-        print(f"batched   @{args.clients}: {b16.throughput():.2f} req/s, p50 "
-              f"{b16.percentile(50):.0f} ms", file=sys.stderr)
+    finally:
+        unbatched.stop()
 
-        asyncio.run(drive(batched.url, args.load_clients, args.warmup, texts, parameters, 3))
+    # -- load: 32 clients on the batched server; RSS after a warm-up vs at the end -------------
+    try:
+        asyncio.run(drive(batched.url, args.load_clients, args.load_warmup, texts, parameters, 3))
         rss_start = batched.rss()
         samples = [rss_start]
 
@@ -247,22 +273,12 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         batched.stop()
 
-    # -- the same server with batching disabled ----------------------------------------------
-    unbatched = Server(common + ["--no-batching"], work / "server-unbatched.log", env)
-    try:
-        unbatched.wait_ready(args.startup_timeout)
-        asyncio.run(drive(unbatched.url, args.clients, args.warmup, texts, parameters, 1))
-        u16 = asyncio.run(drive(unbatched.url, args.clients, args.seconds, texts, parameters, 2))
-        out["unbatched"] = phase_figures(u16)
-        print(f"unbatched @{args.clients}: {u16.throughput():.2f} req/s, p50 "
-              f"{u16.percentile(50):.0f} ms", file=sys.stderr)
-    finally:
-        unbatched.stop()
-
     out["config"] = {"base": str(base), "adapter": str(adapter) if adapter else None,
                      "n": args.n, "constrained": True, "clients": args.clients,
                      "load_clients": args.load_clients, "seconds": args.seconds,
                      "load_seconds": args.load_seconds, "warmup_s": args.warmup,
+                     "rounds": args.rounds, "load_warmup_s": args.load_warmup,
+                     "load_average": load_at_start,
                      "max_batch": args.max_batch, "batch_window_ms": args.window_ms,
                      "server_threads": args.threads}
     return out
@@ -280,10 +296,15 @@ def model_args(base: Path, adapter: Path | None, work: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=45.0, help="each throughput window")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="throughput seconds per server, split into --rounds windows")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="alternating batched/unbatched windows (a busy moment hits both)")
     p.add_argument("--load-clients", type=int, default=32)
     p.add_argument("--load-seconds", type=float, default=120.0)
     p.add_argument("--warmup", type=float, default=10.0)
+    p.add_argument("--load-warmup", type=float, default=60.0,
+                   help="32-client warm-up before the RSS baseline (fills bounded caches)")
     p.add_argument("--n", type=int, default=3, help="candidates per request")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--window-ms", type=float, default=10.0)
@@ -298,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.seconds, args.load_seconds, args.warmup, args.preset = 8.0, 10.0, 3.0, "test"
+        args.rounds, args.load_warmup = 2, 3.0
 
     started = time.time()
     res = run(args)
@@ -326,9 +348,12 @@ def main(argv: list[str] | None = None) -> int:
             + f"; POST /invocations n={cfg['n']} constrained; closed-loop httpx clients in the "
             f"benchmark process; {cfg['clients']} clients for {cfg['seconds']:g} s on the "
             f"batched server (max batch {cfg['max_batch']}, window {cfg['batch_window_ms']:g} ms) "
-            f"and on the same server with --no-batching; load: {cfg['load_clients']} clients for "
-            f"{cfg['load_seconds']:g} s after a {cfg['warmup_s']:g} s warm-up, RSS of the server "
-            f"process from psutil; server torch threads {cfg['server_threads']}; "
+            f"and as long on the same server with --no-batching, in {cfg['rounds']} alternating "
+            f"rounds each (ratio of pooled throughputs; per-round ratios in details); load: "
+            f"{cfg['load_clients']} clients for {cfg['load_seconds']:g} s after a "
+            f"{cfg['load_warmup_s']:g} s warm-up, RSS of the server process from psutil; "
+            f"server torch threads {cfg['server_threads']}; the machine is shared with other "
+            f"jobs (load average at start {cfg['load_average']}); "
             f"total {time.time() - started:.0f} s" + ("; QUICK smoke run" if args.quick else "")
         ),
         "details": res,
