@@ -85,15 +85,16 @@ def heldout_prompts(data_dir: Path, shared: Path | None) -> tuple[list[tuple[str
     return prompts, {"from_dataset": min(from_data, len(prompts)), "from_hyakunin": from_hyakunin}
 
 
-def train_adapter(base: str, data_dir: Path, runs_dir: Path, max_steps: int, quiet: bool) -> Path:
-    """A LoRA run on the tiny base (configs/train-tiny-lora.yaml, `max_steps`)."""
+def train_adapter(base: str, data_dir: Path, runs_dir: Path, max_steps: int | None,
+                  quiet: bool) -> Path:
+    """A LoRA run on the tiny base (configs/train-tiny-lora.yaml; `max_steps` overrides its
+    epochs)."""
     from tsukeku.training.config import build_config
     from tsukeku.training.job import train
 
     cfg = build_config(REPO / "configs" / "train-tiny-lora.yaml", base=base, data=str(data_dir),
                        runs_dir=str(runs_dir), name=RUN_NAME, max_steps=max_steps,
-                       mlflow=False, eval_steps=max(10, max_steps // 4),
-                       save_steps=10**6)
+                       mlflow=False, save_steps=10**6)
     result = train(cfg, quiet=quiet)
     return Path(result.run_dir)
 
@@ -181,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                                       f"train one now (runs/{RUN_NAME}-*)")
     ap.add_argument("--base", default=None, help="the base to tune (default: tiny), or of "
                                                  "--adapter (default: the one it was trained on)")
-    ap.add_argument("--train-steps", type=int, default=200,
-                    help="steps of the LoRA run trained when no --adapter is given")
+    ap.add_argument("--train-steps", type=int, default=None,
+                    help="steps of the LoRA run trained when no --adapter is given (default: "
+                         "the schedule of configs/train-tiny-lora.yaml)")
     ap.add_argument("--n", type=int, default=2, help="candidates per 前句 and mode")
     ap.add_argument("--prompts", type=int, default=TARGET_PROMPTS)
     ap.add_argument("--threads", type=int, default=1,
@@ -213,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.adapter:
         run = resolve_adapter(args.adapter, REPO)
     else:
-        log(f"training a LoRA adapter on the tiny base ({args.train_steps} steps)", args.quiet)
+        budget = f"{args.train_steps} steps" if args.train_steps else "configs/train-tiny-lora.yaml"
+        log(f"training a LoRA adapter on the tiny base ({budget})", args.quiet)
         start = time.perf_counter()
         run = str(train_adapter(args.base or "tiny", data_dir, REPO / "runs", args.train_steps,
                                 args.quiet))
