@@ -72,7 +72,7 @@ CATALOG: dict[str, BaseModelInfo] = {
     for m in (
         _neox(
             "tiny",
-            "≈5M",
+            "≈2.3M",
             "completion",
             notes="The offline base built by `tsukeku base build-tiny` from the bundled corpus; "
             "CPU, seconds per run. For tests, demos and benchmarks, not for good verse.",

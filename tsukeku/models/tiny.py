@@ -371,7 +371,7 @@ training, generation and serving run offline in seconds; it is not a good poet.
 | context | {info['context']} tokens |
 | pretraining | {info['steps']} steps × {spec['batch_size']} blocks, lr {spec['learning_rate']} cosine |
 | training verses | {info['train_verses']} ({info['train_tokens_per_pass']} tokens per pass) |
-| final training loss | {info['train_loss']} |
+| mean training loss (whole run) | {info['train_loss']} |
 | held-out LM loss | {held} on {info['heldout_verses']} verses |
 | build time | {info['build_seconds']} s |
 
