@@ -196,15 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+
+    shared = Path(os.environ.get("TSUKEKU_SHARED_DATA", REPO.parent / "shared" / "data"))
+    with tempfile.TemporaryDirectory(prefix="tsukeku-bench-compose-") as work:
+        return _run(args, shared, Path(work) / "data")
+
+
+def _run(args: argparse.Namespace, shared: Path, data_dir: Path) -> int:
     from tsukeku.backends.local import LocalHFBackend, resolve_adapter
     from tsukeku.corpus.build import build_dataset
     from tsukeku.generation.rerank import Reranker
     from tsukeku.generation.types import ComposeRequest
     from tsukeku.io import write_json_atomic
 
-    shared = Path(os.environ.get("TSUKEKU_SHARED_DATA", REPO.parent / "shared" / "data"))
-    work = Path(tempfile.mkdtemp(prefix="tsukeku-bench-compose-"))
-    data_dir = work / "data"
     log("building the bundled dataset", args.quiet)
     build_dataset(("bundled",), data_dir, seed=0)
     prompts, origin = heldout_prompts(data_dir, shared if shared.exists() else None)
