@@ -208,10 +208,14 @@ class Composer:
         self.stats: Counter[str] = Counter()
 
     @classmethod
-    def load(cls, base: str | os.PathLike | None = "tiny", adapter: str | os.PathLike | None = None,
+    def load(cls, base: str | os.PathLike | None = None, adapter: str | os.PathLike | None = None,
              *, template: Any = None, name: str | None = None, dtype: str | None = None,
              device: str | None = None, known: str | os.PathLike | None = None) -> Composer:
-        """A base (hub id, dir, "tiny") with an optional adapter (dir or run dir)."""
+        """A base (hub id, dir, "tiny") with an optional adapter (dir or run dir). `base` None:
+        the base the adapter was trained on when that directory exists, else tiny."""
+        if base is None:
+            trained_on = adapter_base(adapter) if adapter is not None else None
+            base = trained_on if trained_on and Path(trained_on).is_dir() else "tiny"
         loaded = LoadedModel.load(base, dtype=dtype, device=device)
         adapter_name = None
         adir = None
