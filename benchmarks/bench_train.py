@@ -146,7 +146,9 @@ def child_reference(base: str, data: str, work: str) -> dict:
 
 def _child(*args: str) -> dict:
     r = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(THREADS)})
+                       env={**os.environ, "OMP_NUM_THREADS": str(THREADS),
+                            "PYTHONPATH": os.pathsep.join(
+                                p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)})
     if r.returncode != 0:
         raise SystemExit(f"child {args[0]} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
