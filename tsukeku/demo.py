@@ -24,7 +24,7 @@ RUN_NAME = "demo-lora"
 class DemoPlan:
     workdir: Path = Path("demo")
     preset: str = "default"  # the tiny base preset; "test" for a reduced-size check
-    epochs: float = 6.0
+    epochs: float = 4.0
     max_steps: int | None = None
     eval_limit: int | None = None
     n: int = 3
@@ -108,8 +108,8 @@ class Demo:
 
         p = self.plan
         cfg = build_config(
-            name=RUN_NAME, base=p.base, data=str(p.data_dir), method="lora", rank=16, alpha=32,
-            lr=2e-3, epochs=p.epochs, max_steps=p.max_steps, batch_size=16,
+            name=RUN_NAME, base=p.base, data=str(p.data_dir), method="lora", rank=64, alpha=128,
+            lr=4e-3, epochs=p.epochs, max_steps=p.max_steps, batch_size=16,
             runs_dir=str(p.runs_dir), save_steps=100, eval_steps=50,
         )
         train(cfg, quiet=p.quiet)

@@ -56,7 +56,7 @@ def demo_cmd(
     serve: bool = _O(True, "--serve/--no-serve", help="start the server at the end"),
     fresh: bool = _O(False, "--fresh", help="start over (removes WORKDIR)"),
     preset: str = _O("default", "--preset", help="tiny base preset (test: a reduced-size check)"),
-    epochs: float = _O(6.0, "--epochs", help="LoRA training epochs"),
+    epochs: float = _O(4.0, "--epochs", help="LoRA training epochs"),
     max_steps: int | None = _O(None, "--max-steps", help="cap on training steps"),
     eval_limit: int | None = _O(None, "--eval-limit", help="evaluate on the first N test 前句"),
     quiet: bool = _O(False, "--quiet", "-q"),
