@@ -187,3 +187,16 @@ def test_out_of_memory_is_explained(fast, monkeypatch):
         train(build_config(None, **fast), quiet=True)
     run = next(Path(fast["runs_dir"]).glob("lora-*"))
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+def test_prompt_option_replaces_the_datasets_template(fast):
+    result = train(build_config(None, prompt="instruction", **{**fast, "max_steps": 2}), quiet=True)
+    saved = json.loads((result.run_dir / "prompt.json").read_text(encoding="utf-8"))
+    assert saved["name"] == "instruction"
+    dataset = json.loads((Path(fast["data"]) / "prompt.json").read_text(encoding="utf-8"))
+    assert dataset["name"] == "completion"
+
+
+def test_chat_prompt_needs_a_chat_template(fast):
+    with pytest.raises(ConfigError, match="chat template"):
+        train(build_config(None, prompt="chat", **fast), quiet=True)

@@ -17,6 +17,8 @@ def train_cmd(
     data: str | None = _O(None, "--data", "-d", help="dataset dir from `tsukeku data build`"),
     base: str | None = _O(None, "--base", help="hub id, local dir, or tiny (default)"),
     method: str | None = _O(None, "--method", help="lora | oft | boft"),
+    prompt: str | None = _O(None, "--prompt", help="prompt template instead of the dataset's: "
+                            "completion, instruction, instruction-rinna, chat (the base's own)"),
     name: str | None = _O(None, "--name", help="run name (run dir: <name>-<utc time>)"),
     rank: int | None = _O(None, "--rank", "-r", help="LoRA rank"),
     alpha: float | None = _O(None, "--alpha", help="LoRA alpha"),

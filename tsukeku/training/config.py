@@ -25,6 +25,9 @@ class TrainConfig(BaseModel):
     base: str = Field("tiny", description="hub id, local dir, or 'tiny' (the offline base)")
     data: str = Field(..., description="dataset dir written by `tsukeku data build`")
     method: Method = "lora"
+    prompt: str | None = Field(None, description="prompt template instead of the dataset's "
+                               "prompt.json: completion, instruction, instruction-rinna, or chat "
+                               "(the base tokenizer's own chat template)")
     # LoRA
     rank: int = Field(8, ge=1, description="LoRA rank r")
     alpha: float = Field(16.0, gt=0, description="LoRA alpha (scale = alpha / rank)")

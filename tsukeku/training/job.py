@@ -207,7 +207,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
     model, tokenizer = load_model(base_resolved, dtype=precision if device.startswith("cuda") else "fp32",
                                   device=None if cfg.load_in_4bit else device,
                                   load_in_4bit=cfg.load_in_4bit, trainable=True)
-    template = D.load_template(data_dir, None, tokenizer)
+    template = D.load_template(data_dir, cfg.prompt, tokenizer)
     encoded = {s: D.encode_split(tokenizer, template, D.read_split(data_dir, s), cfg.max_length)
                for s in D.SPLITS if s == "train" or (data_dir / f"{s}.jsonl").exists()}
     if not encoded["train"].examples:
