@@ -49,6 +49,8 @@ class RecordingBackend:
         if POISON in request.last:
             raise InputError(f"cannot read {request.last!r}")
         ku = request.last.split()
+        if not ku:
+            raise InputError("empty 前句")
         form = request.form if request.form != "auto" else ("7-7" if len(ku) == 3 else "5-7-5")
         width = 2 if form == "7-7" else 3
         candidates = []

@@ -119,6 +119,8 @@ def test_accepting_only_another_type_is_406(server):
         (7, "inputs"),
         ([], "inputs"),
         ({"inputs": f"{POISON}の 句を詠む 人もなし"}, "cannot read"),  # refused by the backend
+        ({"inputs": "\u001c"}, "control character"),  # refused at the edge, for any backend
+        ({"inputs": ["霞たつ 野辺の若菜を 摘みに出て", "、。"]}, "only spaces and punctuation"),
     ],
 )
 def test_invalid_parameters_are_422(server, payload, mentions):

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 from tsukeku.serving.errors import InvalidRequest
@@ -14,8 +21,23 @@ from tsukeku.serving.settings import MAX_CANDIDATES
 MAX_VERSE_CHARS = 200
 MAX_CHAIN = 100
 
+def _readable(text: str) -> str:
+    """The prosody module's own check (control characters, only punctuation …), so a 前句 a local
+    model would refuse is refused at the edge for remote models too."""
+    from tsukeku.errors import InputError
+    from tsukeku.prosody.reading import validate
+
+    try:
+        validate(text)
+    except InputError as err:
+        raise ValueError(str(err)) from None
+    return text
+
+
 Verse = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_VERSE_CHARS)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_VERSE_CHARS),
+    AfterValidator(_readable),
 ]
 Previous = Verse | Annotated[list[Verse], Field(min_length=1, max_length=MAX_CHAIN)]
 FormName = Literal["auto", "5-7-5", "7-7"]
