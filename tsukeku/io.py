@@ -2,17 +2,22 @@
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 
-def _default_mode() -> int:
-    # mkstemp creates 0600 files; a written file should get the usual 0666 & ~umask.
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def _default_mode() -> int:
+    # mkstemp creates 0600 files (mkdtemp 0700 dirs); written files get the usual 0666 & ~umask.
+    return 0o666 & ~_umask()
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -43,3 +48,24 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[Any]) -> Path:
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     return write_text_atomic(path, lines)
+
+
+def write_dir_atomic(target: str | os.PathLike, fill: Callable[[Path], object]) -> Path:
+    """fill(tmp_dir), then swap it in for `target`: a reader sees the old directory or the new
+    one, never half of one, and a failure leaves the old one untouched."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

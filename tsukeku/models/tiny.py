@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tsukeku.errors import ConfigError, DataError
-from tsukeku.io import write_json_atomic, write_text_atomic
+from tsukeku.io import write_dir_atomic, write_json_atomic, write_text_atomic
 from tsukeku.paths import home
 
 BUILDER_VERSION = 1
@@ -165,18 +165,8 @@ def build_tiny(
     with FileLock(str(target.parent / f".{target.name}.lock")):
         if out is None and _complete(target):  # another process built it while we waited
             return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
-            _build_into(tmp, spec, preset, train, held, key, quiet=quiet)
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{os.getpid()}")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_dir_atomic(target, lambda tmp: _build_into(tmp, spec, preset, train, held, key,
+                                                         quiet=quiet))
     return target
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from tsukeku.errors import ConfigError, ModelError, TsukekuError
-from tsukeku.io import write_json_atomic, write_text_atomic
+from tsukeku.io import write_dir_atomic, write_json_atomic, write_text_atomic
 from tsukeku.training.config import TrainConfig
 from tsukeku.training.runs import RUN_FILE, find_run, new_run_dir, read_run
 
@@ -63,23 +63,6 @@ def _device_and_precision(cfg: TrainConfig) -> tuple[str, str]:
     if precision == "fp16" and not cuda:
         raise ConfigError("precision fp16 needs a CUDA GPU; use fp32 on CPU")
     return device, precision
-
-
-def _save_dir_atomic(target: Path, save) -> None:
-    """save(tmp_dir) then rename into place, so a reader never sees half a directory."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        save(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -370,8 +353,8 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
     if main:
         from tsukeku.training.card import model_card
 
-        _save_dir_atomic(run_dir / "adapter", lambda d: model.save_pretrained(d, safe_serialization=True))
-        _save_dir_atomic(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(d))
+        write_dir_atomic(run_dir / "adapter", lambda d: model.save_pretrained(d, safe_serialization=True))
+        write_dir_atomic(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(d))
         _save_template(template, run_dir)
         write_json_atomic(run_dir / "eval.json", evaluation)
         if cfg.merge:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import ConfigError, ModelError
-from tsukeku.io import write_text_atomic
+from tsukeku.io import write_dir_atomic, write_text_atomic
 
 
 def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str | None = None,
@@ -34,9 +33,8 @@ def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str 
         model, tokenizer = load_model(base, dtype=dtype or "fp32", device="cpu",
                                       adapter=run_dir / "adapter")
     merged = model.merge_and_unload()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         merged.save_pretrained(tmp, safe_serialization=True)
         tok_dir = run_dir / "tokenizer"
         if tok_dir.is_dir():
@@ -47,12 +45,8 @@ def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str 
         if (run_dir / "prompt.json").exists():
             shutil.copy2(run_dir / "prompt.json", tmp / "prompt.json")
         write_text_atomic(tmp / "README.md", _card(run_dir, info))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+
+    return write_dir_atomic(out, fill)
 
 
 def _card(run_dir: Path, info: dict[str, Any]) -> str:
