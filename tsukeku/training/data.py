@@ -169,7 +169,12 @@ class LengthGroupedEpochSampler:
 
         g = torch.Generator()
         g.manual_seed(self.seed * 1000003 + self.epoch)
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
+        grouped = get_length_grouped_indices(self.lengths, self.batch_size, generator=g)
+        # grouping sorts each mega-batch long → short; visiting the batches in a random order
+        # (each batch kept whole, so padding stays low) removes that length curriculum
+        batches = [grouped[i:i + self.batch_size] for i in range(0, len(grouped), self.batch_size)]
+        order = torch.randperm(len(batches), generator=g).tolist()
+        return iter([i for b in order for i in batches[b]])
 
 
 class SeededRandomSampler(LengthGroupedEpochSampler):
