@@ -17,7 +17,13 @@ from rich.console import Console
 
 from tsukeku.io import write_text_atomic
 
-RUN_NAME = "demo-lora"
+# The tuned model is LoRA; OFT is trained with the same data and budget so that the report
+# compares the methods. Model name in models.yaml → (run name, method, method options).
+METHODS = {
+    "tuned": ("demo-lora", "lora", {"rank": 64, "alpha": 128}),
+    "oft": ("demo-oft", "oft", {"oft_block_size": 32, "dropout": 0.0}),
+}
+LR = 4e-3
 
 
 @dataclass
@@ -78,9 +84,11 @@ class Demo:
         self._step("1/4 tiny base model (built once, then cached)", False, self._build_base)
         self._step("2/4 dataset from the bundled corpus",
                    (p.data_dir / "stats.json").is_file(), self._build_data)
-        self._step("3/4 LoRA fine-tuning", self._tuned_run() is not None, self._train)
+        for model, (_, method, _) in METHODS.items():
+            self._step(f"3/4 fine-tuning: {method.upper()} (same data, same budget)",
+                       self._run_of(model) is not None, lambda m=model: self._train(m))
         self._write_models_file()
-        self._step("4/4 evaluation: tuned vs base",
+        self._step("4/4 evaluation: tuned (LoRA) vs OFT vs base",
                    (p.report_dir / "report.json").is_file(), self._evaluate)
         return p.models_file
 
@@ -95,33 +103,35 @@ class Demo:
 
         build_dataset(["bundled"], self.plan.data_dir, seed=0)
 
-    def _tuned_run(self) -> Path | None:
+    def _run_of(self, model: str) -> Path | None:
         from tsukeku.training.runs import list_runs
 
+        name = METHODS[model][0]
         done = [r for r in list_runs(self.plan.runs_dir)
-                if r.get("status") == "completed" and r["name"].startswith(RUN_NAME)]
+                if r.get("status") == "completed" and r["name"].startswith(f"{name}-")]
         return Path(done[-1]["run_dir"]) if done else None
 
-    def _train(self) -> None:
+    def _train(self, model: str) -> None:
         from tsukeku.training.config import build_config
         from tsukeku.training.job import train
 
         p = self.plan
+        name, method, options = METHODS[model]
         cfg = build_config(
-            name=RUN_NAME, base=p.base, data=str(p.data_dir), method="lora", rank=64, alpha=128,
-            lr=4e-3, epochs=p.epochs, max_steps=p.max_steps, batch_size=16,
-            runs_dir=str(p.runs_dir), save_steps=100, eval_steps=50,
+            name=name, base=p.base, data=str(p.data_dir), method=method, lr=LR, epochs=p.epochs,
+            max_steps=p.max_steps, batch_size=16, runs_dir=str(p.runs_dir), save_steps=100,
+            eval_steps=50, **options,
         )
         train(cfg, quiet=p.quiet)
 
     def _write_models_file(self) -> None:
         p = self.plan
-        run = self._tuned_run()
+        known = str((p.data_dir / "train.jsonl").resolve())
         models = {
             "default": "tuned",
             "models": {
-                "tuned": {"kind": "local", "base": p.base, "adapter": str(run.resolve()),
-                          "known": str((p.data_dir / "train.jsonl").resolve())},
+                **{m: {"kind": "local", "base": p.base, "adapter": str(self._run_of(m).resolve()),
+                       "known": known} for m in METHODS},
                 "base": {"kind": "local", "base": p.base},
             },
         }
@@ -132,7 +142,7 @@ class Demo:
         from tsukeku.evaluation.report import evaluate
 
         p = self.plan
-        evaluate(load_models_file(p.models_file), ["tuned", "base"], p.data_dir, p.report_dir,
+        evaluate(load_models_file(p.models_file), [*METHODS, "base"], p.data_dir, p.report_dir,
                  n=p.n, limit=p.eval_limit, quiet=p.quiet)
 
     def summary(self, host: str, port: int) -> str:

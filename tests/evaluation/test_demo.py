@@ -35,11 +35,15 @@ def demo_dir(tiny_base, tmp_path_factory):
 def test_demo_builds_every_step(demo_dir):
     workdir, proc = demo_dir
     assert json.loads((workdir / "data" / "stats.json").read_text())["total_links"] >= 400
-    runs = [d for d in (workdir / "runs").iterdir() if (d / "run.json").is_file()]
-    assert len(runs) == 1 and json.loads((runs[0] / "run.json").read_text())["status"] == "completed"
+    runs = [json.loads((d / "run.json").read_text()) for d in (workdir / "runs").iterdir()
+            if (d / "run.json").is_file()]
+    assert sorted(r["method"] for r in runs) == ["lora", "oft"]
+    assert {r["status"] for r in runs} == {"completed"}
+    assert len({r["total_steps"] for r in runs}) == 1  # the same budget for both methods
     report = json.loads((workdir / "report" / "report.json").read_text())
-    assert set(report["models"]) == {"tuned", "base"}
-    assert report["runs"]["tuned"]["method"] == "lora"
+    assert set(report["models"]) == {"tuned", "oft", "base"}
+    assert report["runs"]["tuned"]["method"] == "lora" and report["runs"]["oft"]["method"] == "oft"
+    assert "Methods compared" in (workdir / "report" / "report.md").read_text()
     assert "report.html" in proc.stdout and "curl" in proc.stdout
 
 
@@ -48,7 +52,7 @@ def test_second_run_skips_what_exists(demo_dir):
     before = (workdir / "report" / "report.json").stat().st_mtime_ns
     proc = _demo(workdir, "--no-serve")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("skipped") == 3  # dataset, training, evaluation
+    assert proc.stderr.count("skipped") == 4  # dataset, LoRA, OFT, evaluation
     assert (workdir / "report" / "report.json").stat().st_mtime_ns == before
 
 

@@ -56,12 +56,12 @@ def demo_cmd(
     serve: bool = _O(True, "--serve/--no-serve", help="start the server at the end"),
     fresh: bool = _O(False, "--fresh", help="start over (removes WORKDIR)"),
     preset: str = _O("default", "--preset", help="tiny base preset (test: a reduced-size check)"),
-    epochs: float = _O(4.0, "--epochs", help="LoRA training epochs"),
+    epochs: float = _O(4.0, "--epochs", help="training epochs (LoRA and OFT alike)"),
     max_steps: int | None = _O(None, "--max-steps", help="cap on training steps"),
     eval_limit: int | None = _O(None, "--eval-limit", help="evaluate on the first N test 前句"),
     quiet: bool = _O(False, "--quiet", "-q"),
 ) -> None:
-    """Build the tiny base and the dataset, fine-tune with LoRA, evaluate tuned vs base, then
+    """Build the tiny base and the dataset, fine-tune with LoRA (and OFT to compare), evaluate, then
     serve the web page. Each step is skipped when its output exists."""
     from tsukeku.demo import Demo, DemoPlan
 
