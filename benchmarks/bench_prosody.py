@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -21,15 +20,9 @@ sys.path.insert(0, str(REPO))
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    from machine import describe  # benchmarks/machine.py (the script's folder is on sys.path)
+
+    return describe(torch=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -66,18 +65,9 @@ class Phase:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import torch
+    from machine import describe  # benchmarks/machine.py (the script's folder is on sys.path)
 
-    mem = psutil.virtual_memory().total / 2**30
-    return (f"{cpu}; {os.cpu_count()} logical CPUs; {mem:.0f} GiB RAM; "
-            f"{platform.system()} {platform.release()}; Python {platform.python_version()}; "
-            f"torch {torch.__version__} (CPU threads {torch.get_num_threads()}); no GPU")
+    return describe(torch=True)
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,3 +173,39 @@ def read_text(path: str | os.PathLike) -> str:
         raise DataError(
             f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8"
         ) from None
+
+
+def read_json_poems(path: str | os.PathLike, log: Any, name: str,
+                    to_link: Callable[[dict[str, Any]], Link]) -> SourceData:
+    """A file holding a JSON array of poem objects → one link per poem via `to_link`; a record
+    it rejects (ValueError, InputError, a validation error) is logged as file:line and skipped."""
+    from pydantic import ValidationError
+
+    from tsukeku.corpus.issues import IssueLog
+    from tsukeku.corpus.model import explain
+    from tsukeku.errors import InputError
+
+    log = log if log is not None else IssueLog()
+    path = Path(path)
+    data = SourceData(name=name, path=str(path))
+
+    def bad(line: int | None, reason: str) -> None:
+        log.bad(path, line, reason)
+        data.bad_records += 1
+
+    try:
+        for line, rec in iter_json_array(read_text(path)):
+            try:
+                if not isinstance(rec, dict):
+                    raise ValueError(f"expected an object per poem, got {type(rec).__name__}")
+                link = to_link(rec)
+            except ValidationError as err:
+                bad(line, f"invalid poem: {explain(err)}")
+                continue
+            except (ValueError, InputError) as err:
+                bad(line, str(err))
+                continue
+            data.links.append(link)
+    except json.JSONDecodeError as err:
+        bad(err.lineno, f"not a JSON array of poems ({err.msg}); the rest of the file is skipped")
+    return data

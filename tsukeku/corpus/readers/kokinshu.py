@@ -10,25 +10,18 @@ volume (巻一–二 春, 巻三 夏, 巻四–五 秋, 巻六 冬, 巻十一–
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import explain
 from tsukeku.corpus.readers.common import (
     TANKA_FORM,
     SourceData,
-    iter_json_array,
     normalise_space,
-    read_text,
+    read_json_poems,
     tanka_link,
 )
-from tsukeku.errors import InputError
 
 NAME = "kokinshu"
 FILE_NAME = "kokinshu_vol1-7.json"
@@ -108,27 +101,4 @@ def _link(rec: dict[str, Any], name: str):
 def read_kokinshu(
     path: str | os.PathLike, log: IssueLog | None = None, *, name: str = NAME
 ) -> SourceData:
-    log = log if log is not None else IssueLog()
-    path = Path(path)
-    data = SourceData(name=name, path=str(path))
-
-    def bad(line: int | None, reason: str) -> None:
-        log.bad(path, line, reason)
-        data.bad_records += 1
-
-    try:
-        for line, rec in iter_json_array(read_text(path)):
-            try:
-                if not isinstance(rec, dict):
-                    raise ValueError(f"expected an object per poem, got {type(rec).__name__}")
-                link = _link(rec, name)
-            except ValidationError as err:
-                bad(line, f"invalid poem: {explain(err)}")
-                continue
-            except (ValueError, InputError) as err:
-                bad(line, str(err))
-                continue
-            data.links.append(link)
-    except json.JSONDecodeError as err:
-        bad(err.lineno, f"not a JSON array of poems ({err.msg}); the rest of the file is skipped")
-    return data
+    return read_json_poems(path, log, name, lambda rec: _link(rec, name))
