@@ -69,12 +69,14 @@ def demo_cmd(
                          eval_limit=eval_limit, fresh=fresh, quiet=quiet))
     models_file = demo.run()
     typer.echo(demo.summary(host, port))
-    if serve:
-        from tsukeku.cli.serve import serve_cmd
+    if serve:  # `tsukeku serve` with its defaults (ServeSettings), on the demo's models
+        from tsukeku.serving.app import create_app
+        from tsukeku.serving.registry import registry_loader
+        from tsukeku.serving.server import serve as run_server
+        from tsukeku.serving.settings import ServeSettings
 
-        serve_cmd(models=models_file, host=host, port=port, api_key=None, cors_origin=[],
-                  max_batch=8, batch_window_ms=10.0, no_batching=False, timeout_s=60.0,
-                  queue_size=64, engine="hf", shutdown_grace_s=30.0, log_level="warning")
+        settings = ServeSettings(host=host, port=port, log_level="warning")
+        run_server(create_app(registry_loader(models_file), settings), settings)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,18 +3,10 @@ per-token mean), and the run a local model's adapter came from."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from tsukeku.training.runs import RUN_FILE
-
 MAX_LENGTH = 256
-
-
-def _loaded_adapter(backend: Any) -> str | None:
-    """The adapter name the backend's default requests use on its (shared) model."""
-    return backend.composer.adapter
 
 
 def heldout_loss(backend: Any, records: list[dict]) -> dict[str, float] | None:
@@ -28,26 +20,23 @@ def heldout_loss(backend: Any, records: list[dict]) -> dict[str, float] | None:
 
     loaded = composer.loaded
     encoded = encode_split(loaded.tokenizer, composer.template, records, MAX_LENGTH)
-    with loaded.lock, loaded.using(_loaded_adapter(backend)):
+    with loaded.lock, loaded.using(composer.adapter):
         return target_loss(loaded.model, encoded.examples, make_collator(loaded.tokenizer))
 
 
 def adapter_run(backend: Any) -> dict[str, Any] | None:
-    """run.json (+ eval.json, metrics path) of the training run behind a local model's default
+    """run.json + eval.json (`evaluation`) of the training run behind a local model's default
     adapter, when the adapter lives in a run directory."""
+    from tsukeku.training.runs import is_run_dir, run_details
+
     composer = getattr(backend, "composer", None)
     name = composer.adapter if composer is not None else None
     path = composer.loaded.adapters.get(name) if name else None
     if path is None:
         return None
     for run_dir in (Path(path), Path(path).parent):
-        if (run_dir / RUN_FILE).is_file():
-            info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-            info["run_dir"] = str(run_dir)
-            eval_file = run_dir / "eval.json"
-            if eval_file.is_file():
-                info["evaluation"] = json.loads(eval_file.read_text(encoding="utf-8"))
-            return info
+        if is_run_dir(run_dir):
+            return run_details(run_dir)
     return None
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from sacrebleu.metrics import BLEU
 
-
-def _normalise(reading: str) -> str:
-    return "".join(reading.split())
+# the key the dataset builder compares readings by (kana only, old kana folded), so "a copy of a
+# training 付句" means what "a duplicate" means there
+from tsukeku.corpus.build import normalise_reading as _normalise
 
 
 def form_adherence(ku_morae: Sequence[Sequence[int]], expected: Sequence[Sequence[int]]) -> dict:
@@ -62,13 +63,5 @@ def self_bleu(readings: Sequence[str]) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0–100) by linear interpolation, as numpy's default."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return float(ordered[0])
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+    """The q-th percentile (0–100), linear interpolation; NaN for no values."""
+    return float(np.percentile(values, q)) if len(values) else float("nan")

@@ -5,7 +5,6 @@ it was trained on — or a base (`tiny`, a hub id, a model dir)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from tsukeku.errors import ConfigError
 def spec_for(ref: str, *, default_base: str = "tiny", runs_dir: str | Path = "runs") -> dict[str, Any]:
     from tsukeku.backends.local import resolve_adapter
     from tsukeku.models import resolve_adapter_dir
-    from tsukeku.training.runs import RUN_FILE
+    from tsukeku.training.runs import is_run_dir, read_run
 
     path = Path(resolve_adapter(ref, None, Path(runs_dir).parent if runs_dir else None))
     if path.exists():
@@ -26,9 +25,8 @@ def spec_for(ref: str, *, default_base: str = "tiny", runs_dir: str | Path = "ru
         if adapter is not None:
             base = default_base
             for run_dir in (path, adapter.parent):
-                if (run_dir / RUN_FILE).is_file():
-                    base = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get(
-                        "base", default_base)
+                if is_run_dir(run_dir):
+                    base = read_run(run_dir).get("base", default_base)
                     break
             return {"kind": "local", "base": base, "adapter": str(path)}
     return {"kind": "local", "base": ref}
