@@ -28,6 +28,15 @@ def test_bad_configs(tmp_path):
         build_config(tmp_path / "bad.yaml")
 
 
+def test_batching_and_its_older_spelling():
+    assert build_config(None, data="d").batching == "packed"
+    assert build_config(None, data="d", group_by_length=True).batching == "grouped"
+    assert build_config(None, data="d", group_by_length=False).batching == "shuffled"
+    assert build_config(None, data="d", group_by_length=False, batching="packed").batching == "packed"
+    with pytest.raises(ConfigError, match="batching"):
+        build_config(None, data="d", batching="bucketed")
+
+
 def test_fp16_needs_cuda():
     import torch
 

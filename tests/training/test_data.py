@@ -71,6 +71,63 @@ def test_length_grouped_sampler_is_replayable_per_epoch():
     assert waste(first) < 0.3 * waste(shuffled)
 
 
+def _packed_and_padded(tok, dataset, n, max_length):
+    template = D.load_template(dataset)
+    examples = D.encode_split(tok, template, D.read_split(dataset, "train"), max_length).examples[:n]
+    return examples, D.PackedCollator(tok.pad_token_id, max_length)(examples), D.make_collator(tok)(examples)
+
+
+def test_packed_rows_hold_every_example_once_within_max_length(tok, bundled_dataset):
+    examples, packed, _ = _packed_and_padded(tok, bundled_dataset, 16, 128)
+    assert set(packed) == {"input_ids", "labels", "position_ids"}  # no attention mask: see PackedCollator
+    rows, width = packed["input_ids"].shape
+    real = sum(len(e["input_ids"]) for e in examples)
+    assert width <= 128 and rows < 16 and rows * width < 16 * 128 / 1.5
+    found = []
+    for r in range(rows):
+        pos = packed["position_ids"][r].tolist()
+        starts = [i for i, p in enumerate(pos) if p == 0] + [width]
+        for a, b in zip(starts, starts[1:], strict=False):
+            found.append(packed["input_ids"][r, a:b].tolist())
+    ids = sorted(e["input_ids"] for e in examples)
+    fillers = [f for f in found if f not in ids]
+    assert sorted(f for f in found if f in ids) == ids
+    assert all(set(f) == {tok.pad_token_id} for f in fillers)
+    assert (packed["input_ids"] != tok.pad_token_id).sum().item() == real
+    assert (packed["labels"] != D.IGNORE).sum().item() == sum(
+        sum(1 for x in e["labels"] if x != D.IGNORE) for e in examples)
+
+
+def test_packed_batch_has_the_loss_and_gradient_of_the_padded_batch(tiny_base, tok, bundled_dataset):
+    """The point of packing: the same examples, the same loss and gradient, less compute. A leak
+    across examples (a wrong mask) or a label shifted across a boundary would change both."""
+    import torch
+
+    from tsukeku.models import load_model
+
+    model, _ = load_model(tiny_base, trainable=True)
+    _, packed, padded = _packed_and_padded(tok, bundled_dataset, 12, 128)
+    grads = []
+    for batch in (packed, padded):
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        grads.append((loss.item(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))
+    (lp, gp), (lr, gr) = grads
+    assert lp == pytest.approx(lr, abs=1e-5)
+    assert torch.allclose(gp, gr, atol=1e-5, rtol=1e-4)
+    # the same rows with one example's first token changed: only that example's logits move
+    ids = packed["input_ids"].clone()
+    starts = (packed["position_ids"][0] == 0).nonzero().flatten().tolist()
+    assert len(starts) >= 2
+    ids[0, starts[1]] = (ids[0, starts[1]] + 1) % tok.vocab_size
+    with torch.no_grad():
+        a = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"]).logits[0]
+        b = model(input_ids=ids, position_ids=packed["position_ids"]).logits[0]
+    moved = (a - b).abs().amax(-1) > 1e-6
+    assert not moved[:starts[1]].any() and moved[starts[1]]
+
+
 def test_missing_dataset_and_files(tmp_path, small_dataset):
     with pytest.raises(DataError, match="tsukeku data build"):
         D.check_dataset_dir(tmp_path / "nope")

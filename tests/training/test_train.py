@@ -88,6 +88,17 @@ def test_mlflow_has_the_run(lora_run):
     assert {"adapter", "README.md", "eval.json"} <= arts
 
 
+@pytest.mark.parametrize("batching", ["packed", "grouped", "shuffled"])
+def test_every_batching_runs_and_is_recorded(fast, batching):
+    result = train(build_config(None, batching=batching, **fast), quiet=True)
+    assert json.loads((result.run_dir / "run.json").read_text())["batching"] == batching
+    tokens = result.evaluation["train"]["tokens"]
+    steps = result.evaluation["train"]["steps"]
+    # non-padding tokens: at most the batches' real tokens, far more than one example per step
+    assert steps == fast["max_steps"] and steps * 20 < tokens <= steps * fast["batch_size"] * 128
+    assert 0 < result.evaluation["train"]["final_loss"] < 20
+
+
 @pytest.mark.parametrize("method,extra", [("oft", {"oft_block_size": 16}), ("boft", {"boft_block_size": 8})])
 def test_oft_and_boft_runs(fast, method, extra):
     result = train(build_config(None, method=method, **fast, **extra), quiet=True)

@@ -14,6 +14,7 @@ from tsukeku.errors import ConfigError
 Method = Literal["lora", "oft", "boft"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Schedule = Literal["cosine", "linear", "constant", "constant_with_warmup"]
+Batching = Literal["packed", "grouped", "shuffled"]
 
 
 class TrainConfig(BaseModel):
@@ -53,7 +54,12 @@ class TrainConfig(BaseModel):
     precision: Precision = "auto"
     load_in_4bit: bool = False
     gradient_checkpointing: bool = False
-    group_by_length: bool = True
+    batching: Batching = Field("packed", description="packed: random batches packed into rows of "
+                               "max_length without cross-example attention; grouped: length-grouped "
+                               "batches padded to their longest; shuffled: random batches padded to "
+                               "their longest")
+    group_by_length: bool | None = Field(None, description="older spelling: true = grouped, "
+                                         "false = shuffled (when batching is not given)")
     # bookkeeping
     logging_steps: int = Field(10, ge=1)
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps (and at the end)")
@@ -74,6 +80,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.group_by_length is not None and "batching" not in self.model_fields_set:
+            self.batching = "grouped" if self.group_by_length else "shuffled"
         if self.precision == "fp16" and not _cuda():
             raise ValueError("precision fp16 needs a CUDA GPU; use fp32 (or auto) on CPU")
         return self

@@ -2,9 +2,16 @@
 
 Each example is the prompt rendered by the dataset's PromptTemplate followed by the template's
 target (the 付句 and its end marker); labels are -100 on every prompt token, so the loss is on
-the 付句 tokens only. Batches are padded dynamically to their longest example, and a
-length-grouped sampler puts examples of similar length together, so little compute goes to
-padding and no example ever attends to another.
+the 付句 tokens only.
+
+Batching (`TrainConfig.batching`):
+- packed (default): the Trainer's plain random batches, each packed into as few rows of
+  max_length as fit (first fit, longest first) with position ids that restart at every example.
+  transformers builds a block-diagonal causal mask from such position ids, so no example
+  attends to another: the batch, the loss and the gradient are those of the same batch padded
+  to max length, at about half the compute.
+- grouped: a length-grouped sampler, each batch padded to its longest example.
+- shuffled: a seeded shuffle, each batch padded to its longest example.
 """
 
 from __future__ import annotations
@@ -142,6 +149,68 @@ def make_collator(tokenizer, pad_to_multiple_of: int | None = None):
         label_pad_token_id=IGNORE,
         return_tensors="pt",
     )
+
+
+class PackedCollator:
+    """Packs a batch of examples into rows of at most `max_length` tokens, one position-id run
+    per example, and no attention mask: the model's mask code (`find_packed_sequence_indices`)
+    then keeps every example to itself. The unused tail of a row is a filler run of pad tokens
+    (labels -100) with its own positions, so it too attends only to itself."""
+
+    def __init__(self, pad_token_id: int, max_length: int):
+        self.pad = pad_token_id
+        self.max_length = max_length
+
+    def rows(self, examples: Sequence[dict[str, list[int]]]) -> list[list[int]]:
+        """Indices of the examples in each row: first fit, longest first (deterministic)."""
+        order = sorted(range(len(examples)), key=lambda i: -len(examples[i]["input_ids"]))
+        rows: list[list[int]] = []
+        used: list[int] = []
+        for i in order:
+            n = len(examples[i]["input_ids"])
+            for r, u in enumerate(used):
+                if u + n <= self.max_length:
+                    rows[r].append(i)
+                    used[r] += n
+                    break
+            else:
+                rows.append([i])
+                used.append(n)
+        return rows
+
+    def __call__(self, examples: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        packed = []
+        for row in self.rows(examples):
+            ids: list[int] = []
+            labels: list[int] = []
+            pos: list[int] = []
+            for i in row:
+                e = examples[i]
+                ids += e["input_ids"]
+                # the example's first label would be predicted from the previous example's last token
+                labels += [IGNORE, *e["labels"][1:]]
+                pos += range(len(e["input_ids"]))
+            packed.append((ids, labels, pos))
+        width = max(len(ids) for ids, _, _ in packed)
+        out: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "position_ids": []}
+        for ids, labels, pos in packed:
+            fill = width - len(ids)
+            out["input_ids"].append(ids + [self.pad] * fill)
+            out["labels"].append(labels + [IGNORE] * fill)
+            out["position_ids"].append(pos + list(range(fill)))
+        return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
+
+
+# attention implementations whose mask comes from transformers' masking utils, which read packed
+# position ids; flash-attention kernels honour them only for a single row
+PACKABLE_ATTENTION = ("sdpa", "eager", "flex_attention")
+
+
+def packing_supported(model: Any) -> bool:
+    config = getattr(model, "config", None)
+    return getattr(config, "_attn_implementation", None) in PACKABLE_ATTENTION
 
 
 class LengthGroupedEpochSampler:

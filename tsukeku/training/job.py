@@ -90,21 +90,26 @@ def _make_trainer_class():
     from tsukeku.training.evaluate import target_loss
 
     class TsukekuTrainer(Trainer):
-        """The HF Trainer with a replayable sampler and a token-weighted 付句 eval loss."""
+        """The HF Trainer with replayable samplers and a token-weighted 付句 eval loss."""
 
-        def __init__(self, *args, train_lengths, group_by_length: bool, **kwargs):
+        def __init__(self, *args, train_lengths, batching: str, eval_collator, **kwargs):
             super().__init__(*args, **kwargs)
             self._lengths = train_lengths
-            self._group = group_by_length
+            self._batching = batching
+            self._eval_collator = eval_collator
 
         def _get_train_sampler(self, train_dataset=None):
-            cls = LengthGroupedEpochSampler if self._group else SeededRandomSampler
+            if self._batching == "packed":
+                # the Trainer's own random sampler (seeded per epoch by accelerate, so a resumed
+                # run replays the same order): the batches of a plain HF training script
+                return super()._get_train_sampler(train_dataset)
+            cls = LengthGroupedEpochSampler if self._batching == "grouped" else SeededRandomSampler
             return cls(self._lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps,
                        seed=self.args.seed)
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             ds = eval_dataset if eval_dataset is not None else self.eval_dataset
-            m = target_loss(self.model, ds.examples, self.data_collator,
+            m = target_loss(self.model, ds.examples, self._eval_collator,
                             self.args.per_device_eval_batch_size, device=self.args.device)
             metrics = {f"{metric_key_prefix}_loss": m["loss"],
                        f"{metric_key_prefix}_perplexity": m["perplexity"],
@@ -148,6 +153,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
 
 def _load_run_config(run_dir: Path) -> TrainConfig:
     data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    if "batching" not in data:  # a run begun before packed batches: resume it as it began
+        data["batching"] = "grouped" if data.get("group_by_length", True) else "shuffled"
     return TrainConfig(**data)
 
 
@@ -214,6 +221,12 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     model, targets = wrap_model(model, cfg)
+    batching = cfg.batching
+    if batching == "packed" and not D.packing_supported(model):
+        attn = getattr(model.config, "_attn_implementation", None)
+        warnings.warn(f"packed batches need a mask-based attention ({', '.join(D.PACKABLE_ATTENTION)}); "
+                      f"the model uses {attn}, so batches are length-grouped instead", stacklevel=2)
+        batching = "grouped"
     trainable, total = model.get_nb_trainable_parameters()
     lr = cfg.resolved_lr(is_tiny(base_resolved))
 
@@ -240,6 +253,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
             "total_params": total,
             "lr": lr,
             "precision": precision,
+            "batching": batching,
             "total_steps": total_steps,
             "resumed_from": info.get("resumed_from", []) + ([checkpoint.name] if checkpoint else []),
         }
@@ -295,17 +309,19 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         ddp_find_unused_parameters=False if world > 1 else None,
     )
     collator = D.make_collator(tokenizer, pad_to_multiple_of=None if use_cpu else 8)
+    train_collator = D.PackedCollator(tokenizer.pad_token_id, cfg.max_length) if batching == "packed" else collator
     Trainer = _make_trainer_class()
     trainer = Trainer(
         model=model,
         args=args,
-        data_collator=collator,
+        data_collator=train_collator,
         train_dataset=D.ExampleDataset(encoded["train"]),
         eval_dataset=D.ExampleDataset(encoded["validation"]) if "validation" in encoded else None,
         processing_class=tokenizer,
         callbacks=[recorder, *(callbacks or [])],
         train_lengths=encoded["train"].lengths,
-        group_by_length=cfg.group_by_length,
+        batching=batching,
+        eval_collator=collator,
     )
     if quiet:
         trainer.remove_callback(PrinterCallback)
