@@ -2,9 +2,10 @@
 """Training figures (`make bench-train` → bench/results/train.json).
 
 In one run, on the default tiny base and the default bundled dataset build:
-- `tsukeku train` (LoRA, length-grouped batches padded to their longest example) against a plain
-  reference (HF Trainer + PEFT LoRA, every example padded to max length, random order): the same
-  base, data, LoRA config, steps, seed. Each runs in its own child process so that its peak
+- `tsukeku train` (LoRA, packed batches: the Trainer's random batches packed into rows of max
+  length without cross-example attention) against a plain reference (HF Trainer + PEFT LoRA,
+  the same random sampler, every example padded to max length): the same base, data, LoRA
+  config, steps, seed. Each runs in its own child process so that its peak
   memory (RSS on CPU, torch.cuda.max_memory_allocated on GPU) is its own. Tokens per second
   count real (non-padding) tokens over training-step time for both (the same callback), and
   both are scored by the same held-out 付句 loss after the same training tokens.
@@ -59,11 +60,12 @@ def _steps(data_dir: Path) -> int:
 
 
 # --- child: ours ------------------------------------------------------------------------------
-def child_ours(base: str, data: str, runs: str, method: str, seed: str = str(SEED)) -> dict:
+def child_ours(base: str, data: str, runs: str, method: str, seed: str = str(SEED),
+               dropout: str = str(LORA["dropout"])) -> dict:
     from tsukeku.training.config import build_config
     from tsukeku.training.job import train
 
-    extra = LORA if method == "lora" else {"oft_block_size": 32, "dropout": 0.0}
+    extra = {**LORA, "dropout": float(dropout)} if method == "lora" else {"oft_block_size": 32, "dropout": 0.0}
     cfg = build_config(None, base=base, data=data, method=method, max_steps=_steps(Path(data)),
                        batch_size=BATCH, max_length=MAX_LENGTH, lr=LR, seed=int(seed),
                        save_steps=10**6, logging_steps=10, runs_dir=runs, mlflow=False,
@@ -78,7 +80,8 @@ def child_ours(base: str, data: str, runs: str, method: str, seed: str = str(SEE
 
 
 # --- child: the plain reference ---------------------------------------------------------------
-def child_reference(base: str, data: str, work: str, seed: str = str(SEED)) -> dict:
+def child_reference(base: str, data: str, work: str, seed: str = str(SEED),
+                    dropout: str = str(LORA["dropout"])) -> dict:
     """HF Trainer + PEFT LoRA, every example padded to MAX_LENGTH, the Trainer's random sampler."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -124,7 +127,7 @@ def child_reference(base: str, data: str, work: str, seed: str = str(SEED)) -> d
             return self.rows[i]
 
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=LORA["rank"],
-                                             lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                                             lora_alpha=LORA["alpha"], lora_dropout=float(dropout),
                                              target_modules=["query_key_value", "dense"]))
     steps = _steps(Path(data))
     args = TrainingArguments(output_dir=work, max_steps=steps, per_device_train_batch_size=BATCH,
@@ -205,6 +208,19 @@ def decode_figures(base: str, run_dir: str, data: str, repeats: int = 15, new_to
             "unmerged_adapter_decode_overhead": 1 - unmerged_ratio}
 
 
+def _without_dropout(base: Path, out: Path) -> Path:
+    """A copy of the base with its hidden and attention dropout off (config.json only)."""
+    import shutil
+
+    shutil.copytree(base, out)
+    config = json.loads((out / "config.json").read_text())
+    for key in config:
+        if key.endswith("dropout"):
+            config[key] = 0.0
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
 def _summarise_runs(runs: list[dict]) -> dict:
     """Median speed and memory over the repeats; losses averaged over them (each repeat has its
     own seed, so one lucky sampling order does not decide a loss comparison)."""
@@ -224,7 +240,7 @@ def main() -> int:
     p.add_argument("--child", nargs="+")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "train.json"))
     p.add_argument("--preset", default="default", help="tiny base preset (test: a quick dry run)")
-    p.add_argument("--repeats", type=int, default=3, help="alternating runs of ours and the reference")
+    p.add_argument("--repeats", type=int, default=5, help="alternating runs of ours and the reference")
     a = p.parse_args()
     import torch
 
@@ -256,12 +272,24 @@ def main() -> int:
                                    seed))
         ours = _summarise_runs(ours_runs)
         reference = _summarise_runs(ref_runs)
+        # with every dropout off, ours and the reference are the same computation (same sampler,
+        # same seed, same adapter init): their losses must agree to float rounding
+        plain = _without_dropout(base, Path(tmp) / "base-without-dropout")
+        ours_plain = _child("ours", str(plain), str(data), str(Path(tmp) / "runs-plain"), "lora",
+                            str(SEED), "0")
+        ref_plain = _child("reference", str(plain), str(data), str(Path(tmp) / "ref-plain"),
+                           str(SEED), "0")
         oft = _child("ours", str(base), str(data), str(Path(tmp) / "runs-oft"), "oft")
         decode = decode_figures(str(base), ours_runs[0]["run_dir"], str(data))
 
+    # paired by seed: the same batches and adapter init on both sides, so a delta is dropout's noise
+    deltas = [o["validation_loss"] - r["validation_loss"] for o, r in zip(ours_runs, ref_runs, strict=True)]
+    deltas_se = statistics.stdev(deltas) / len(deltas) ** 0.5 if len(deltas) > 1 else float("nan")
     figures = {
         "tokens_per_s_ratio_vs_reference": ours["tokens_per_s"] / reference["tokens_per_s"],
         "val_loss_delta_vs_reference": ours["validation_loss"] - reference["validation_loss"],
+        "val_loss_delta_standard_error": deltas_se,
+        "val_loss_delta_without_dropout": ours_plain["validation_loss"] - ref_plain["validation_loss"],
         "merged_vs_base_decode_ratio": decode["merged_vs_base_decode_ratio"],
         "lora_heldout_loss_reduction": (ours["test_base_loss"] - ours["test_loss"]) / ours["test_base_loss"],
         "oft_heldout_loss_reduction": (oft["test_base_loss"] - oft["test_loss"]) / oft["test_base_loss"],
@@ -299,7 +327,7 @@ def main() -> int:
             f"lr {LR}, batch {BATCH}, {ours['steps']} steps ({EPOCHS} epochs), max length "
             f"{MAX_LENGTH}, seeds {SEED}..{SEED + a.repeats - 1} (one per repeat, losses averaged: "
             f"ours val {ours['validation_loss_all']}, reference val "
-            f"{reference['validation_loss_all']}, LoRA test {ours['test_loss_all']}); reference pads to max length with a random sampler; "
+            f"{reference['validation_loss_all']}, paired deltas {[round(d, 4) for d in deltas]}, LoRA test {ours['test_loss_all']}); with every dropout off (base and LoRA, seed {SEED}) val ours {ours_plain['validation_loss']:.6f} vs reference {ref_plain['validation_loss']:.6f}; ours packs each random batch into rows of max length (batching packed), the reference pads every example to max length, both with the Trainer's random sampler; "
             "tokens/s = non-padding tokens / training-step seconds for both, median of "
             f"{a.repeats} alternating runs each (ours {ours['tokens_per_s_all']}, reference "
             f"{reference['tokens_per_s_all']}); {THREADS} torch thread(s) per process; "
@@ -315,7 +343,9 @@ def main() -> int:
     write_json_atomic(out, result)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     print(f"train: {figures['tokens_per_s_ratio_vs_reference']:.2f}x tokens/s vs padded reference "
-          f"(val loss delta {figures['val_loss_delta_vs_reference']:+.4f}); merged/base decode "
+          f"(val loss delta {figures['val_loss_delta_vs_reference']:+.4f} ± "
+          f"{figures['val_loss_delta_standard_error']:.4f} SE; without dropout "
+          f"{figures['val_loss_delta_without_dropout']:+.6f}); merged/base decode "
           f"{figures['merged_vs_base_decode_ratio']:.3f}; held-out loss reduction LoRA "
           f"{figures['lora_heldout_loss_reduction']:.1%}, OFT {figures['oft_heldout_loss_reduction']:.1%}")
     return 0

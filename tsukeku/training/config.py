@@ -33,6 +33,7 @@ class TrainConfig(BaseModel):
     rank: int = Field(8, ge=1, description="LoRA rank r")
     alpha: float = Field(16.0, gt=0, description="LoRA alpha (scale = alpha / rank)")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout / OFT module dropout / BOFT dropout")
+    use_dora: bool = Field(False, description="LoRA as DoRA (weight-decomposed; PEFT use_dora)")
     # OFT / BOFT
     oft_block_size: int = Field(16, ge=1, description="OFT block size (divides in_features)")
     boft_block_size: int = Field(8, ge=1, description="BOFT block size")
@@ -50,6 +51,8 @@ class TrainConfig(BaseModel):
     grad_accum: int = Field(1, ge=1)
     max_length: int = Field(128, ge=8)
     max_grad_norm: float = Field(1.0, ge=0)
+    neftune_noise_alpha: float | None = Field(None, gt=0, description="NEFTune: noise on the input "
+                                              "embeddings while training (the Trainer's option)")
     seed: int = 42
     precision: Precision = "auto"
     load_in_4bit: bool = False

@@ -69,7 +69,8 @@ def peft_config(cfg: TrainConfig, targets: list[str]):
 
     if cfg.method == "lora":
         return LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha,
-                          lora_dropout=cfg.dropout, target_modules=targets, bias="none")
+                          lora_dropout=cfg.dropout, target_modules=targets, bias="none",
+                          use_dora=cfg.use_dora)
     if cfg.method == "oft":
         return OFTConfig(task_type=TaskType.CAUSAL_LM, r=0, oft_block_size=cfg.oft_block_size,
                          module_dropout=cfg.dropout, target_modules=targets,
