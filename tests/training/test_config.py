@@ -54,3 +54,14 @@ def test_example_configs_parse():
     assert files, "example configs missing"
     for f in files:
         build_config(f)
+
+
+def test_a_run_begun_before_packing_resumes_with_its_own_batching(tmp_path):
+    from tsukeku.training.job import _load_run_config
+
+    (tmp_path / "config.yaml").write_text("data: d\ngroup_by_length: true\n")
+    assert _load_run_config(tmp_path).batching == "grouped"
+    (tmp_path / "config.yaml").write_text("data: d\ngroup_by_length: false\n")
+    assert _load_run_config(tmp_path).batching == "shuffled"
+    (tmp_path / "config.yaml").write_text("data: d\nbatching: packed\ngroup_by_length: null\n")
+    assert _load_run_config(tmp_path).batching == "packed"

@@ -99,6 +99,23 @@ def test_every_batching_runs_and_is_recorded(fast, batching):
     assert 0 < result.evaluation["train"]["final_loss"] < 20
 
 
+def test_packing_falls_back_where_attention_cannot_read_packed_positions(fast, monkeypatch):
+    from tsukeku.training import data as D
+
+    monkeypatch.setattr(D, "packing_supported", lambda model: False)
+    with pytest.warns(UserWarning, match="length-grouped instead"):
+        result = train(build_config(None, **fast), quiet=True)
+    assert json.loads((result.run_dir / "run.json").read_text())["batching"] == "grouped"
+
+
+def test_dora_and_neftune_options(fast):
+    result = train(build_config(None, use_dora=True, neftune_noise_alpha=5.0, **fast), quiet=True)
+    cfg = json.loads((result.run_dir / "adapter" / "adapter_config.json").read_text())
+    assert cfg["use_dora"] is True
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["neftune_noise_alpha"] == 5.0 and saved["use_dora"] is True
+
+
 @pytest.mark.parametrize("method,extra", [("oft", {"oft_block_size": 16}), ("boft", {"boft_block_size": 8})])
 def test_oft_and_boft_runs(fast, method, extra):
     result = train(build_config(None, method=method, **fast, **extra), quiet=True)
