@@ -101,6 +101,28 @@ def test_compose_many_serves_every_request_with_one_generate_call(composers, mon
         assert all(check_form(c.text, res.form).ok for c in res.candidates)
 
 
+def test_shared_prefill_gives_what_a_prefill_per_row_gives(composers, monkeypatch):
+    """The candidates of a request share one prefill of its prompt; with the same seed the
+    result must be what each row prefilled on its own gives."""
+    composer = composers["sp_byte_fallback"]
+    requests = [ComposeRequest(previous=LONG, n=3, seed=11), ComposeRequest(previous=SHORT, n=2, seed=12)]
+    calls: list[int] = []
+    original = composer._shared_prefill
+
+    def counting(enc, row_of, names):
+        calls.append(enc["input_ids"].shape[0])
+        return original(enc, row_of, names)
+
+    monkeypatch.setattr(composer, "_shared_prefill", counting)
+    shared = composer.compose_many(requests)
+    assert calls and calls[0] == 2  # two distinct prompts for all the rows of the first round
+    monkeypatch.setattr(composer, "_shared_prefill", lambda enc, row_of, names: None)
+    alone = composer.compose_many(requests)
+    for a, b in zip(shared, alone, strict=True):
+        assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
+        assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates], abs=1e-3)
+
+
 def test_chain_prompt_has_the_last_verse_and_two_before(composers):
     composer = composers["char"]
     chain = ["一の句 あいう えお", "二の句 かきく", "三の句 さしす せそ", "四の句 たちつ"]

@@ -381,8 +381,14 @@ class Composer:
         tok = self.tokenizer
         model = self.model
         device = _device(model)
-        enc = tok([r.prompt for r in rows], return_tensors="pt", padding=True,
-                  padding_side="left").to(device)
+        # the n candidates of a request share its prompt: each distinct (prompt, adapter) is
+        # encoded, and prefilled, once
+        keys = [(r.prompt, adapter[i] if mode == "mixed" else None) for i, r in enumerate(rows)]
+        distinct = list(dict.fromkeys(keys))
+        enc_distinct = tok([k[0] for k in distinct], return_tensors="pt", padding=True,
+                           padding_side="left").to(device)
+        row_of = torch.tensor([distinct.index(k) for k in keys], device=device)
+        enc = {k: v[row_of] for k, v in enc_distinct.items()}
         prompt_len = enc["input_ids"].shape[1]
         end_ids = self.end_ids()
         processors = LogitsProcessorList()
@@ -414,12 +420,28 @@ class Composer:
         ctx: Any = self.loaded.using(adapter) if mode in ("base", "set") else contextlib.nullcontext()
         pad = tok.pad_token_id if tok.pad_token_id is not None else end_ids[0]
         with ctx, torch.inference_mode():
+            if len(distinct) < len(rows) and prompt_len > 1:
+                kwargs["cache"] = self._shared_prefill(enc_distinct, row_of, [k[1] for k in distinct]
+                                                       if mode == "mixed" else None)
             out = model.generate(
                 **enc, do_sample=True, max_new_tokens=max(budgets), eos_token_id=end_ids,
                 pad_token_id=pad, logits_processor=processors, stopping_criteria=stopping,
                 return_dict_in_generate=True, output_logits=True, **kwargs,
             )
         self._collect(rows, out, prompt_len, end_ids, constraint)
+
+    def _shared_prefill(self, enc: Any, row_of: Any, adapter_names: list[str] | None) -> Any:
+        """The KV cache of every prompt but its last token, computed once per distinct prompt
+        and copied to each of its rows; generate then starts from the last prompt token. The
+        positions follow generate's own for left padding (attention-mask cumsum)."""
+        mask = enc["attention_mask"]
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
+        out = self.model(input_ids=enc["input_ids"][:, :-1], attention_mask=mask[:, :-1],
+                         position_ids=positions[:, :-1], use_cache=True, **extra)
+        cache = out.past_key_values
+        cache.batch_select_indices(row_of)
+        return cache
 
     def _collect(self, rows: list[_Plan], out: Any, prompt_len: int, end_ids: list[int],
                  constraint: Any) -> None:
