@@ -384,10 +384,11 @@ class Composer:
         # the n candidates of a request share its prompt: each distinct (prompt, adapter) is
         # encoded, and prefilled, once
         keys = [(r.prompt, adapter[i] if mode == "mixed" else None) for i, r in enumerate(rows)]
-        distinct = list(dict.fromkeys(keys))
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        distinct = list(index)
         enc_distinct = tok([k[0] for k in distinct], return_tensors="pt", padding=True,
                            padding_side="left").to(device)
-        row_of = torch.tensor([distinct.index(k) for k in keys], device=device)
+        row_of = torch.tensor([index[k] for k in keys], device=device)
         enc = {k: v[row_of] for k, v in enc_distinct.items()}
         prompt_len = enc["input_ids"].shape[1]
         end_ids = self.end_ids()

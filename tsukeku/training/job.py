@@ -153,8 +153,6 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
 
 def _load_run_config(run_dir: Path) -> TrainConfig:
     data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    if "batching" not in data:  # a run begun before packed batches: resume it as it began
-        data["batching"] = "grouped" if data.get("group_by_length", True) else "shuffled"
     return TrainConfig(**data)
 
 
