@@ -56,7 +56,7 @@ def test_arena_votes_are_rated_in_the_report(tiny_base, dataset, tmp_path):
 
     store = ArenaStore(tmp_path / "votes.sqlite3")
     for winner in ("a", "a", "tie", "b", "a"):
-        battle = store.create_battle(previous="秋の田の 刈り穂の庵の 苫をあらみ", model_a="base",
+        battle = store.create_battle(previous="山寺の 鐘にほどける 霞かな", model_a="base",
                                      model_b="other", answer_a={"text": "x"}, answer_b={"text": "y"})
         store.record_vote(battle.id, winner)
     registry = registry_from_dict({"models": {"base": {"kind": "local", "base": str(tiny_base)}}})

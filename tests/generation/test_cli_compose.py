@@ -22,7 +22,7 @@ def run(argv, capsys):
 
 def test_compose_json_on_the_tiny_base(tiny_base, capsys):
     code, out, err = run(["compose", "--base", str(tiny_base), "--json", "-n", "3", "--seed",
-                          "2", "秋の田のかりほの庵の苫をあらみ"], capsys)
+                          "2", "山寺の鐘にほどける霞かな"], capsys)
     assert code == 0, err
     result = json.loads(out)
     assert result["form"] == "7-7" and result["constrained"] is True
