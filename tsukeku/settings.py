@@ -1,0 +1,54 @@
+"""The process environment (`TSUKEKU_*` and the platform variables we honour), read in one place.
+
+`env()` builds a fresh `Environment` on each call, so a variable set after import (a test's
+monkeypatch, a SageMaker container's late export) is seen; reading it costs microseconds and is
+never on a per-token path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _flag(*names: str) -> Any:
+    return Field(default=False, validation_alias=AliasChoices(*names))
+
+
+class Environment(BaseSettings):
+    """Every environment variable tsukeku reads; flags and CLI options override these."""
+
+    model_config = SettingsConfigDict(env_prefix="TSUKEKU_", extra="ignore", populate_by_name=True)
+
+    home: Path | None = None  # caches: tiny base, token tables (default ~/.cache/tsukeku)
+    shared_data: Path | None = None  # reference data for tests and benchmarks (../shared/data)
+    lexicon: Path | None = None  # an extra poetic lexicon TSV merged over the bundled one
+    zenodo_url: str | None = None  # mirror of the Hachidaishu dataset
+    api_key: str | None = None  # the server's API key
+    arena_db: Path | None = None  # the arena's SQLite file
+    arena_votes_per_minute: str | None = None  # vote rate limit per client (validated by its user)
+    database_url: str | None = None  # a shared database for the arena and sessions
+    # The served model directory (SageMaker's /opt/ml/model) and what to serve from it.
+    model_dir: Path = Path("/opt/ml/model")
+    base: str | None = None
+    model_name: str = "model"
+    vllm_max_loras: int = 4
+    vllm_max_lora_rank: int = 64
+    sm_prefix: Path = Path("/opt/ml")  # root of the SageMaker training layout (tests move it)
+    # Platform variables, read under their own names.
+    hf_hub_offline: bool = _flag("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    world_size: int = Field(default=1, validation_alias=AliasChoices("WORLD_SIZE"))
+    training_job_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("TRAINING_JOB_NAME")
+    )
+    sm_channel_base: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SM_CHANNEL_BASE")
+    )
+
+
+def env() -> Environment:
+    """The environment as it is now."""
+    return Environment()
