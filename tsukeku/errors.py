@@ -21,3 +21,21 @@ class ConfigError(TsukekuError):
 
 class ModelError(TsukekuError):
     """A model, tokenizer or adapter cannot be found or loaded."""
+
+
+def explain_validation(err, *, prefix: str = "", limit: int | None = None, default_where: str = "") -> str:
+    """One line out of a pydantic ``ValidationError``: where (dotted location) and what is wrong.
+
+    The one formatter for every pydantic error a user sees (records, configs, HTTP bodies).
+    ``prefix`` is put before every location, ``limit`` caps how many errors are listed, and
+    ``default_where`` names the whole object when an error has no location.
+    """
+    errors = err.errors()
+    shown = errors if limit is None else errors[:limit]
+    parts = []
+    for e in shown:
+        where = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "") or default_where
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    more = len(errors) - len(shown)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
