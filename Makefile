@@ -38,6 +38,7 @@ test-all: setup-dev browser
 
 lint: setup-dev
 	$(BIN)/ruff check tsukeku tests benchmarks
+	$(BIN)/lint-imports
 
 demo: setup
 	$(BIN)/tsukeku demo
