@@ -115,3 +115,23 @@ class LocalHFBackend:
         for original, result in zip(requests, results, strict=True):
             result.previous = original.previous
         return results
+
+    def score(self, previous: str, candidates: list[str], *, form: str,
+              context: list[str] | tuple[str, ...] = (), adapter: str | None = None,
+              max_length: int = 256) -> list[float]:
+        """Each candidate's length-normalised log-likelihood as the 付句 of `previous` (mean
+        log-probability per target token, end marker included) in this model's template: the
+        held-out loss's encoding (training.data.encode_split) and NLL (training.evaluate), kept
+        per candidate. Remote backends have no such method: they give no log-probabilities of
+        a text they did not write."""
+        from tsukeku.training.data import encode_split, make_collator
+        from tsukeku.training.evaluate import target_nll
+
+        records = [{"previous": previous, "next": c, "next_form": form, "context": list(context)}
+                   for c in candidates]
+        loaded = self.loaded
+        encoded = encode_split(loaded.tokenizer, self.template, records, max_length)
+        name = self._loaded_name(adapter if adapter is not None else self.default)
+        with loaded.lock, loaded.using(name):
+            rows = target_nll(loaded.model, encoded.examples, make_collator(loaded.tokenizer))
+        return [-total / max(count, 1) for total, count in rows]
