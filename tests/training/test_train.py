@@ -48,6 +48,10 @@ def test_lora_run_records_everything(lora_run):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["method"] == "lora"
     assert info["target_modules"] == ["query_key_value", "dense"]
+    assert set(info) == {"name", "status", "created", "updated", "pid", "host", "base",
+                         "base_resolved", "method", "target_modules", "trainable_params",
+                         "total_params", "lr", "precision", "batching", "total_steps",
+                         "resumed_from", "run_dir", "mlflow", "finished", "summary"}
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["max_steps"] == 12 and cfg["method"] == "lora"
     manifest = json.loads((run / "data_manifest.json").read_text())

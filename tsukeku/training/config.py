@@ -1,4 +1,11 @@
-"""The training configuration: defaults < YAML file (`--config`) < command-line flags."""
+"""The training configuration: defaults < YAML file (`--config`) < command-line flags.
+
+The options of each PEFT method are grouped as PEFT keeps them (`LoraConfig`, `OFTConfig`,
+`BOFTConfig`): `lora:`, `oft:` and `boft:` in a config file. The flat names of older config
+files and of the command line (`rank`, `alpha`, `dropout`, `use_dora`, `oft_block_size`,
+`boft_block_size`, `boft_butterfly_factor`) still load: `FLAT_OPTIONS` says where each lives.
+A run's own `config.yaml` is written in that flat layout, which every tsukeku version reads.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,90 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tsukeku.errors import ConfigError
+from tsukeku.errors import ConfigError, explain_validation
 
 Method = Literal["lora", "oft", "boft"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Schedule = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 Batching = Literal["packed", "grouped", "shuffled"]
+
+_DROPOUT = Field(0.05, ge=0, lt=1, description="dropout of the adapter's inputs (LoRA), of whole "
+                 "adapter modules (OFT) or of BOFT's blocks")
+
+
+class LoraOptions(BaseModel):
+    """LoRA (PEFT `LoraConfig`: `r`, `lora_alpha`, `lora_dropout`, `use_dora`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(8, ge=1, description="LoRA rank r")
+    alpha: float = Field(16.0, gt=0, description="LoRA alpha (scale = alpha / rank)")
+    dropout: float = _DROPOUT
+    use_dora: bool = Field(False, description="LoRA as DoRA (weight-decomposed; PEFT use_dora)")
+
+
+class OftOptions(BaseModel):
+    """OFT (PEFT `OFTConfig`: `oft_block_size`, `module_dropout`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    block_size: int = Field(16, ge=1, description="OFT block size (divides in_features)")
+    dropout: float = _DROPOUT
+
+
+class BoftOptions(BaseModel):
+    """BOFT (PEFT `BOFTConfig`: `boft_block_size`, `boft_n_butterfly_factor`, `boft_dropout`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    block_size: int = Field(8, ge=1, description="BOFT block size")
+    butterfly_factor: int = Field(1, ge=1, description="BOFT butterfly factor")
+    dropout: float = _DROPOUT
+
+
+METHOD_OPTIONS: dict[str, type[BaseModel]] = {"lora": LoraOptions, "oft": OftOptions, "boft": BoftOptions}
+
+# The flat option names (older config files, the command line, a run's config.yaml) and the
+# grouped places they set. `dropout` was one option for every method: it sets each one's own.
+FLAT_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "rank": (("lora", "rank"),),
+    "alpha": (("lora", "alpha"),),
+    "dropout": (("lora", "dropout"), ("oft", "dropout"), ("boft", "dropout")),
+    "use_dora": (("lora", "use_dora"),),
+    "oft_block_size": (("oft", "block_size"),),
+    "boft_block_size": (("boft", "block_size"),),
+    "boft_butterfly_factor": (("boft", "butterfly_factor"),),
+}
+
+
+def group_options(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with every flat method option moved into its group (`rank: 4` → `lora: {rank: 4}`);
+    a flat option wins over the same option given grouped in the same mapping."""
+    out = dict(values)
+    for flat, places in FLAT_OPTIONS.items():
+        if flat not in out:
+            continue
+        value = out.pop(flat)
+        for group, key in places:
+            current = out.get(group)
+            if isinstance(current, BaseModel):
+                current = current.model_dump()
+            if current is None:
+                current = {}
+            if isinstance(current, dict):  # anything else is left for validation to refuse
+                out[group] = {**current, key: value}
+    return out
+
+
+def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` over `values`, option by option inside the method groups."""
+    out = dict(values)
+    for key, value in overrides.items():
+        if key in METHOD_OPTIONS and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
 
 
 class TrainConfig(BaseModel):
@@ -29,15 +114,9 @@ class TrainConfig(BaseModel):
     prompt: str | None = Field(None, description="prompt template instead of the dataset's "
                                "prompt.json: completion, instruction, instruction-rinna, or chat "
                                "(the base tokenizer's own chat template)")
-    # LoRA
-    rank: int = Field(8, ge=1, description="LoRA rank r")
-    alpha: float = Field(16.0, gt=0, description="LoRA alpha (scale = alpha / rank)")
-    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout / OFT module dropout / BOFT dropout")
-    use_dora: bool = Field(False, description="LoRA as DoRA (weight-decomposed; PEFT use_dora)")
-    # OFT / BOFT
-    oft_block_size: int = Field(16, ge=1, description="OFT block size (divides in_features)")
-    boft_block_size: int = Field(8, ge=1, description="BOFT block size")
-    boft_butterfly_factor: int = Field(1, ge=1, description="BOFT butterfly factor")
+    lora: LoraOptions = Field(default_factory=LoraOptions)
+    oft: OftOptions = Field(default_factory=OftOptions)
+    boft: BoftOptions = Field(default_factory=BoftOptions)
     target_modules: list[str] | Literal["auto", "all-linear"] = "auto"
     # optimisation
     lr: float | None = Field(None, gt=0, description="learning rate; default 1e-3 on tiny, 2e-4 otherwise")
@@ -74,6 +153,11 @@ class TrainConfig(BaseModel):
     experiment: str = "tsukeku"
     merge: bool = Field(False, description="also save the merged model in the run dir (merged/)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _group_flat_options(cls, data: Any) -> Any:
+        return group_options(data) if isinstance(data, dict) else data
+
     @field_validator("target_modules", mode="before")
     @classmethod
     def _split_targets(cls, v: Any) -> Any:
@@ -92,8 +176,27 @@ class TrainConfig(BaseModel):
     def resolved_lr(self, base_is_tiny: bool) -> float:
         return self.lr if self.lr is not None else (1e-3 if base_is_tiny else 2e-4)
 
+    def options(self) -> LoraOptions | OftOptions | BoftOptions:
+        """The options of the method this run trains."""
+        return getattr(self, self.method)
+
+    def flat(self) -> dict[str, Any]:
+        """The configuration in the flat layout: what a run's config.yaml, its model card and its
+        MLflow params hold. `dropout` is the dropout of the run's own method."""
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump(mode="json").items():
+            if key not in METHOD_OPTIONS:
+                out[key] = value
+                continue
+            for flat, places in FLAT_OPTIONS.items():
+                if places[0][0] != key:
+                    continue
+                group, option = next((p for p in places if p[0] == self.method), places[0])
+                out[flat] = getattr(getattr(self, group), option)
+        return out
+
     def dump(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+        return yaml.safe_dump(self.flat(), allow_unicode=True, sort_keys=False)
 
 
 def _cuda() -> bool:
@@ -116,27 +219,49 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{p} must hold a mapping of option: value")
     # relative dataset / runs paths in a config file are relative to the working directory,
     # like the same values given as flags
-    return {k.replace("-", "_"): v for k, v in data.items()}
+    return {_key(k): {_key(o): x for o, x in v.items()} if k in METHOD_OPTIONS and isinstance(v, dict) else v
+            for k, v in data.items()}
+
+
+def _key(name: Any) -> Any:
+    return name.replace("-", "_") if isinstance(name, str) else name
 
 
 def build_config(config_file: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
-    """Defaults, then the YAML file, then every override that is not None."""
-    values: dict[str, Any] = read_yaml(config_file) if config_file else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    """Defaults, then the YAML file, then every override that is not None (flat or grouped)."""
+    values = group_options(read_yaml(config_file)) if config_file else {}
+    values = _merge(values, group_options({k: v for k, v in overrides.items() if v is not None}))
     if "data" not in values:
         raise ConfigError("no dataset given: pass --data DIR (from `tsukeku data build`) or set data: in --config")
+    return validate_config(values)
+
+
+def validate_config(values: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig out of `values` (flat or grouped), or a ConfigError that says what is wrong."""
     try:
         return TrainConfig(**values)
     except ValidationError as err:
-        raise ConfigError(_explain(err)) from None
+        raise ConfigError("invalid training config — " + explain_validation(
+            _WithValidOptions(err), default_where="config")) from None
 
 
-def _explain(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(x) for x in e["loc"]) or "config"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown option; valid options: {', '.join(TrainConfig.model_fields)}"
-        parts.append(f"{where}: {msg}")
-    return "invalid training config — " + "; ".join(parts)
+def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The configuration a run was started with (its config.yaml, of any tsukeku version)."""
+    return validate_config(read_yaml(Path(run_dir) / "config.yaml"))
+
+
+class _WithValidOptions:
+    """pydantic's errors with the valid option names spelled out where an option is unknown."""
+
+    def __init__(self, err: ValidationError):
+        self.err = err
+
+    def errors(self) -> list[dict[str, Any]]:
+        out = []
+        for e in self.err.errors():
+            if e["type"] == "extra_forbidden":
+                model = METHOD_OPTIONS.get(str(e["loc"][0])) if len(e["loc"]) > 1 else TrainConfig
+                names = ", ".join(model.model_fields) if model else ""
+                e = {**e, "msg": f"unknown option; valid options: {names}"}
+            out.append(e)
+        return out

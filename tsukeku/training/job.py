@@ -13,17 +13,14 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tsukeku.errors import ConfigError, ModelError, TsukekuError
 from tsukeku.io import write_dir_atomic, write_json_atomic, write_text_atomic
-from tsukeku.training.config import TrainConfig
-from tsukeku.training.runs import RUN_FILE, find_run, new_run_dir, read_run
+from tsukeku.training.config import TrainConfig, load_run_config
+from tsukeku.training.runs import RunRecord, find_run, new_run_dir, now_iso
 
 
 class OutOfMemory(TsukekuError):
@@ -34,11 +31,7 @@ class OutOfMemory(TsukekuError):
 class RunResult:
     run_dir: Path
     evaluation: dict[str, Any]
-    info: dict[str, Any]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    info: dict[str, Any]  # run.json as written (empty on the other ranks under accelerate)
 
 
 def _state():
@@ -144,16 +137,11 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
     transformers TrainerCallbacks."""
     if resume is not None:
         run_dir = find_run(resume, runs_dir or (cfg.runs_dir if cfg else "runs"))
-        return _run(_load_run_config(run_dir), run_dir=run_dir, resuming=True, quiet=quiet,
+        return _run(load_run_config(run_dir), run_dir=run_dir, resuming=True, quiet=quiet,
                     callbacks=callbacks)
     if cfg is None:
         raise ConfigError("nothing to train: give a config or --resume RUN")
     return _run(cfg, run_dir=None, resuming=False, quiet=quiet, callbacks=callbacks)
-
-
-def _load_run_config(run_dir: Path) -> TrainConfig:
-    data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    return TrainConfig(**data)
 
 
 def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
@@ -179,11 +167,11 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
     main = _state().is_main_process
 
     checkpoint = None
-    info: dict[str, Any] = {}
+    previous: RunRecord | None = None
     if resuming:
         assert run_dir is not None
-        info = read_run(run_dir)
-        if info.get("status") == "completed":
+        previous = RunRecord.load(run_dir)
+        if previous.status == "completed":
             raise ConfigError(f"run {run_dir} has already completed; nothing to resume")
         checkpoint = latest_checkpoint(run_dir / "checkpoints")
         if checkpoint is None:
@@ -234,28 +222,17 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
     total_steps = cfg.max_steps or math.ceil(updates_per_epoch * cfg.epochs)
 
     tracker = None
+    record: RunRecord | None = None
     if main:
-        info = {
-            **info,
-            "name": run_dir.name,
-            "status": "running",
-            "created": info.get("created", _now()),
-            "updated": _now(),
-            "pid": os.getpid(),
-            "host": platform.node(),
-            "base": cfg.base,
-            "base_resolved": base_resolved,
-            "method": cfg.method,
-            "target_modules": targets,
-            "trainable_params": trainable,
-            "total_params": total,
-            "lr": lr,
-            "precision": precision,
-            "batching": batching,
-            "total_steps": total_steps,
-            "resumed_from": info.get("resumed_from", []) + ([checkpoint.name] if checkpoint else []),
-        }
-        info["run_dir"] = str(run_dir)
+        begun = previous or RunRecord(name=run_dir.name, status="running", created=now_iso(),
+                                      updated=now_iso())
+        record = replace(
+            begun, name=run_dir.name, status="running", pid=os.getpid(), host=platform.node(),
+            base=cfg.base, base_resolved=base_resolved, method=cfg.method, target_modules=targets,
+            trainable_params=trainable, total_params=total, lr=lr, precision=precision,
+            batching=batching, total_steps=total_steps, run_dir=str(run_dir),
+            resumed_from=[*begun.resumed_from, *([checkpoint.name] if checkpoint else [])],
+        )
         if not resuming:
             write_text_atomic(run_dir / "config.yaml", cfg.dump())
             write_json_atomic(run_dir / "data_manifest.json", data_manifest)
@@ -263,15 +240,15 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         if cfg.mlflow:
             uri = cfg.tracking_uri or default_tracking_uri(Path(cfg.runs_dir))
             tracker = MlflowTracker(uri, cfg.experiment, artifact_root=Path(cfg.runs_dir) / "mlartifacts")
-            prev = (info.get("mlflow") or {}).get("run_id")
+            prev = (record.mlflow or {}).get("run_id")
             run_id = tracker.start(run_dir.name, prev, tags={"tsukeku.run_dir": str(run_dir.resolve()),
                                                               "tsukeku.method": cfg.method})
-            info["mlflow"] = {"tracking_uri": uri, "experiment": cfg.experiment, "run_id": run_id}
-            tracker.log_params({**cfg.model_dump(mode="json"), "lr_resolved": lr,
+            record.mlflow = {"tracking_uri": uri, "experiment": cfg.experiment, "run_id": run_id}
+            tracker.log_params({**cfg.flat(), "lr_resolved": lr,
                                 "precision_resolved": precision, "targets": ",".join(targets),
                                 "trainable_params": trainable, "base_resolved": base_resolved,
                                 "train_examples": len(encoded["train"].examples)})
-        write_json_atomic(run_dir / RUN_FILE, info)
+        record.save(run_dir)
 
     recorder = RunRecorder(run_dir, tracker,
                            resume_step=int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else None)
@@ -329,9 +306,9 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        if main:
-            info.update(status=status, updated=_now(), error=str(err)[:2000])
-            write_json_atomic(run_dir / RUN_FILE, info)
+        if record is not None:
+            record.status, record.error = status, str(err)[:2000]
+            record.save(run_dir)
             if tracker is not None:
                 tracker.end("KILLED" if status == "interrupted" else "FAILED")
         if _is_oom(err):
@@ -365,7 +342,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         b, t = evaluation["test_base"]["loss"], evaluation["test"]["loss"]
         evaluation["test_loss_reduction"] = (b - t) / b
 
-    if main:
+    if record is not None:
         from tsukeku.training.card import model_card
 
         write_dir_atomic(run_dir / "adapter", lambda d: model.save_pretrained(d, safe_serialization=True))
@@ -376,14 +353,14 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
             from tsukeku.training.merge import merge_run
 
             merge_run(run_dir, run_dir / "merged", model=model, tokenizer=tokenizer)
-        info.update(status="completed", updated=_now(), finished=_now(),
-                    summary={k: evaluation[k]["loss"] for k in ("validation", "test",
-                             "validation_base", "test_base") if k in evaluation})
-        info.pop("error", None)
+        record.status, record.error, record.finished = "completed", None, now_iso()
+        record.summary = {k: evaluation[k]["loss"] for k in ("validation", "test",
+                          "validation_base", "test_base") if k in evaluation}
+        record.updated = now_iso()
         write_text_atomic(run_dir / "README.md", model_card(
-            info, cfg.model_dump(mode="json"), evaluation, data_manifest,
+            record.to_dict(), cfg.flat(), evaluation, data_manifest,
             _read_json(run_dir / "environment.json")))
-        write_json_atomic(run_dir / RUN_FILE, info)
+        record.save(run_dir)
         if tracker is not None:
             flat = {f"{k}_loss": v["loss"] for k, v in evaluation.items()
                     if isinstance(v, dict) and "loss" in v}
@@ -395,7 +372,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
     del trainer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return RunResult(run_dir, evaluation, info)
+    return RunResult(run_dir, evaluation, record.to_dict() if record is not None else {})
 
 
 def _quiet_libraries(quiet: bool) -> None:

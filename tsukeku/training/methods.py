@@ -68,17 +68,19 @@ def peft_config(cfg: TrainConfig, targets: list[str]):
     from peft import BOFTConfig, LoraConfig, OFTConfig, TaskType
 
     if cfg.method == "lora":
-        return LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha,
-                          lora_dropout=cfg.dropout, target_modules=targets, bias="none",
-                          use_dora=cfg.use_dora)
+        o = cfg.lora
+        return LoraConfig(task_type=TaskType.CAUSAL_LM, r=o.rank, lora_alpha=o.alpha,
+                          lora_dropout=o.dropout, target_modules=targets, bias="none",
+                          use_dora=o.use_dora)
     if cfg.method == "oft":
-        return OFTConfig(task_type=TaskType.CAUSAL_LM, r=0, oft_block_size=cfg.oft_block_size,
-                         module_dropout=cfg.dropout, target_modules=targets,
+        return OFTConfig(task_type=TaskType.CAUSAL_LM, r=0, oft_block_size=cfg.oft.block_size,
+                         module_dropout=cfg.oft.dropout, target_modules=targets,
                          use_cayley_neumann=True)
     if cfg.method == "boft":
-        return BOFTConfig(task_type=TaskType.CAUSAL_LM, boft_block_size=cfg.boft_block_size,
-                          boft_block_num=0, boft_n_butterfly_factor=cfg.boft_butterfly_factor,
-                          boft_dropout=cfg.dropout, target_modules=targets, bias="none")
+        o = cfg.boft
+        return BOFTConfig(task_type=TaskType.CAUSAL_LM, boft_block_size=o.block_size,
+                          boft_block_num=0, boft_n_butterfly_factor=o.butterfly_factor,
+                          boft_dropout=o.dropout, target_modules=targets, bias="none")
     raise ConfigError(f"unknown method {cfg.method!r}; use lora, oft or boft")  # pragma: no cover
 
 

@@ -1,4 +1,4 @@
-"""Run directories: naming, finding, listing and reading them."""
+"""Run directories: naming, finding, listing and reading them, and their record (run.json)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import json
 import os
 import platform
 import re
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import ConfigError
+from tsukeku.io import write_json_atomic
 
 RUN_FILE = "run.json"
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -35,6 +37,64 @@ def new_run_dir(runs_dir: Path, name: str) -> Path:
         except FileExistsError:
             n += 1
             path = runs_dir / f"{base}-{n}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunRecord:
+    """What run.json holds: what the run trains, where it stands, how it ended. `save` is the one
+    writer of run.json; keys this version does not know (an older or newer tsukeku's) are kept."""
+
+    name: str
+    status: str  # running | interrupted | failed | completed
+    created: str
+    updated: str
+    pid: int | None = None
+    host: str | None = None
+    base: str | None = None
+    base_resolved: str | None = None
+    method: str | None = None
+    target_modules: list[str] = field(default_factory=list)
+    trainable_params: int | None = None
+    total_params: int | None = None
+    lr: float | None = None
+    precision: str | None = None
+    batching: str | None = None
+    total_steps: int | None = None
+    resumed_from: list[str] = field(default_factory=list)  # the checkpoints it was resumed from
+    run_dir: str | None = None
+    # written only once they have a value
+    mlflow: dict[str, Any] | None = None  # tracking_uri, experiment, run_id
+    error: str | None = None
+    finished: str | None = None
+    summary: dict[str, float] | None = None  # loss per 付句 token per split
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _OPTIONAL = ("mlflow", "error", "finished", "summary")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunRecord:
+        return cls.from_dict(read_run(run_dir))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        for key in self._OPTIONAL:
+            if out[key] is None:
+                del out[key]
+        return {**out, **self.extra}
+
+    def save(self, run_dir: Path) -> None:
+        self.updated = now_iso()
+        write_json_atomic(run_dir / RUN_FILE, self.to_dict())
 
 
 def is_run_dir(path: Path) -> bool:
