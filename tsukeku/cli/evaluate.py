@@ -22,6 +22,9 @@ def eval_cmd(
     mode: list[str] = _O(["constrained", "unconstrained"], "--mode",
                          help="decoding mode(s) to measure (repeatable)"),
     arena_db: Path | None = _O(None, "--arena-db", help="arena votes (SQLite) to include"),
+    link_distractors: int = _O(9, "--link-distractors", min=0, max=99,
+                               help="next-verse selection: rank each true 付句 among this many "
+                                    "others of its form (0: skip)"),
     temperature: float = _O(0.8, "--temperature", min=0.0),
     base: str = _O("tiny", "--base", help="base for NAME=ADAPTER models outside a run"),
     runs_dir: Path = _O(Path("runs"), "--runs-dir", help="where run names are looked up"),
@@ -29,7 +32,8 @@ def eval_cmd(
     as_json: bool = _O(False, "--json", help="print report.json's figures on stdout"),
 ) -> None:
     """Measure models on the test split: form adherence (constrained and not), novelty,
-    diversity, held-out loss, latency, arena ratings. Writes report.json/.md/.html + PNG plots."""
+    diversity, F1 vs the reference, next-verse selection (recall@1, MRR), held-out loss,
+    latency, arena ratings. Writes report.json/.md/.html + PNG plots."""
     import json
 
     from tsukeku.evaluation.models import registry_for
@@ -41,7 +45,8 @@ def eval_cmd(
     registry, names = registry_for(names, models_file, default_base=base, runs_dir=runs_dir)
     report = evaluate(registry, names, data, out, n=n, limit=limit, seed=seed,
                       modes=tuple(mode), arena_db=arena_db,
-                      sampling={"temperature": temperature}, quiet=quiet)
+                      sampling={"temperature": temperature}, quiet=quiet,
+                      link_distractors=link_distractors)
     if as_json:
         typer.echo(json.dumps({k: report[k] for k in ("models", "runs", "arena")},
                               ensure_ascii=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -65,3 +66,31 @@ def self_bleu(readings: Sequence[str]) -> float:
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0–100), linear interpolation; NaN for no values."""
     return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def content_lemmas(text: str) -> Counter[str]:
+    """The content words of a verse as a multiset of UniDic lemmas (prosody.analysis), each ku
+    analysed on its own (the space is a word boundary). Content words are what the reranker's
+    overlap with the 前句 counts: nouns, verbs, adjectives, adjectival nouns and adverbs
+    (generation.rerank.CONTENT_POS) without the dependent ones (pos2 非自立可能: する, こと,
+    ゆく as in 〜てゆく); particles, auxiliaries, affixes and symbols are function words. Lemmas,
+    so that 帰ら and 帰る, 追ひ and 追う match."""
+    from tsukeku.generation.rerank import CONTENT_POS
+    from tsukeku.prosody.analysis import analyse
+
+    return Counter(m.lemma for ku in text.split() for m in analyse(ku)
+                   if m.pos1 in CONTENT_POS and m.pos2 != "非自立可能")
+
+
+def content_f1(generated: str, reference: str) -> float:
+    """F1 of the content lemmas of `generated` against `reference` (multiset overlap, as token
+    F1 is computed in reading comprehension). 1.0 when neither has a content word, 0.0 when only
+    one has. A weak signal for verse: a 付句 can link well with none of the reference's words."""
+    got, want = content_lemmas(generated), content_lemmas(reference)
+    if not got or not want:
+        return float(not got and not want)
+    common = sum((got & want).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(got.values()), common / sum(want.values())
+    return 2 * precision * recall / (precision + recall)

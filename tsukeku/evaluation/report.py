@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import ConfigError
-from tsukeku.evaluation import heldout, plots, runner
+from tsukeku.evaluation import heldout, link, plots, runner
 from tsukeku.io import write_json_atomic, write_text_atomic
 
 PNG_FILES = {"form": "form_adherence.png", "latency": "latency.png", "loss": "loss_curves.png"}
@@ -26,7 +26,9 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
              n: int = 3, limit: int | None = None, seed: int = 0,
              modes: tuple[str, ...] = ("constrained", "unconstrained"),
              arena_db: str | Path | None = None, sampling: dict[str, Any] | None = None,
-             quiet: bool = False) -> dict[str, Any]:
+             quiet: bool = False, link_distractors: int = link.DISTRACTORS) -> dict[str, Any]:
+    """`link_distractors`: how many other 付句 each true one is ranked among (0: no
+    next-verse selection)."""
     from tsukeku.training.data import read_split
 
     unknown = [m for m in modes if m not in runner.MODES]
@@ -39,6 +41,10 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
     records = read_split(data_dir, "test")
     if not records:
         raise ConfigError(f"{data_dir}/test.jsonl has no records to evaluate on")
+    # distractors come from the whole split, also when only the first `limit` 前句 are scored
+    link_items = (link.link_items(records[:limit] if limit else records, records,
+                                  distractors=link_distractors, seed=seed)
+                  if link_distractors > 0 else [])
     records = records[:limit] if limit else records
     train_readings = [r.get("next_reading") or r["next"] for r in read_split(data_dir, "train")]
     sampling = dict(sampling or {})
@@ -48,6 +54,7 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
         "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
         "data": str(Path(data_dir).resolve()), "test_prompts": len(records), "n": n,
         "seed": seed, "sampling": sampling, "models": {}, "runs": {}, "arena": None,
+        "link_candidates": 1 + link_distractors if link_items else 0,
     }
     latencies: dict[str, list[float]] = {}
     with _progress(quiet) as progress:
@@ -68,6 +75,11 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
                     entry["modes"][mode]["error_examples"] = outcome.errors[:5]
                 latencies.setdefault(name, outcome.latencies_ms)
             entry["heldout"] = heldout.heldout_loss(backend, records)
+            if link_items:
+                task = progress.add_task(f"{name} · next-verse selection", total=len(link_items))
+                entry["link"] = link.link_report(backend, link_items, seed=seed,
+                                                 max_length=heldout.MAX_LENGTH,
+                                                 on_step=lambda t=task: progress.advance(t))
             run = heldout.adapter_run(backend)
             if run is not None:
                 report["runs"][name] = _run_summary(run)
@@ -110,11 +122,36 @@ def _fmt(value: Any, pct: bool = False) -> str:
     return str(value)
 
 
-def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for every table; shared by the markdown and HTML writers."""
+F1_NOTE = ("F1 vs reference: content-word (lemma) F1 of the best candidate against the held-out "
+           "付句 — a weak signal: a verse can link well to its 前句 while sharing no word with "
+           "the one reference, and echoing the 前句's world can raise it.")
+LINK_NOTE = ("Each held-out 前句's own 付句 ranked among {d} others of the same form from the "
+             "same split (fixed seed) by the model's mean log-probability per 付句 token; "
+             "chance recall@1 is {chance:.0%}. Brackets: 95% bootstrap intervals over the 前句.")
+
+
+def _link_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, entry in report["models"].items():
+        lk = entry.get("link")
+        if not lk:
+            continue
+        if not lk.get("available"):
+            rows.append([name, "n/a", "n/a", str(lk["items"]), lk["reason"]])
+            continue
+        rows.append([name, f"{_fmt(lk['recall_at_1'], True)} [{_fmt(lk['recall_at_1_ci_low'], True)}"
+                           f" – {_fmt(lk['recall_at_1_ci_high'], True)}]",
+                     f"{_fmt(lk['mrr'])} [{_fmt(lk['mrr_ci_low'])} – {_fmt(lk['mrr_ci_high'])}]",
+                     str(lk["items"]), ""])
+    return rows
+
+
+def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """(title, header, rows, note) for every table; shared by the markdown and HTML writers."""
     tables = []
     header = ["model", "mode", "exact form", "字余り ≤ 1", "returned/asked", "copy rate",
-              "overlap w/ 前句", "distinct-1", "distinct-2", "self-BLEU", "p50 ms", "p95 ms"]
+              "overlap w/ 前句", "F1 vs reference", "distinct-1", "distinct-2", "self-BLEU",
+              "p50 ms", "p95 ms"]
     rows = []
     for name, entry in report["models"].items():
         for mode, m in entry["modes"].items():
@@ -123,15 +160,21 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                          f"{m['candidates_returned']}/{m['candidates_asked']}",
                          _fmt(m["copy_rate_vs_train"], True),
                          _fmt(m["content_overlap_with_previous"], True),
-                         _fmt(m["distinct_1"]), _fmt(m["distinct_2"]), _fmt(m["self_bleu"]),
+                         _fmt(m.get("content_f1_vs_reference")), _fmt(m["distinct_1"]), _fmt(m["distinct_2"]), _fmt(m["self_bleu"]),
                          _fmt(m["latency_ms_p50"]), _fmt(m["latency_ms_p95"])])
-    tables.append(("Generation on the test split", header, rows))
+    tables.append(("Generation on the test split", header, rows, F1_NOTE))
+    rows = _link_rows(report)
+    if rows:
+        candidates = report.get("link_candidates") or 10
+        tables.append(("Next-verse selection (does the 付句 link?)",
+                       ["model", "recall@1 [95% CI]", "MRR [95% CI]", "前句", "note"], rows,
+                       LINK_NOTE.format(d=candidates - 1, chance=1 / candidates)))
     rows = [[name, _fmt(e["heldout"]["loss"]), _fmt(e["heldout"]["perplexity"]),
              str(e["heldout"]["tokens"])]
             for name, e in report["models"].items() if e.get("heldout")]
     if rows:
         tables.append(("Held-out 付句 loss (local models)",
-                       ["model", "loss", "perplexity", "target tokens"], rows))
+                       ["model", "loss", "perplexity", "target tokens"], rows, ""))
     if report["runs"]:
         rows = []
         for name, run in report["runs"].items():
@@ -142,14 +185,14 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                          _fmt(reduction, True)])
         tables.append(("Methods compared (training runs behind the models)",
                        ["model", "method", "trainable params", "steps", "train tokens",
-                        "base test loss", "tuned test loss", "reduction"], rows))
+                        "base test loss", "tuned test loss", "reduction"], rows, ""))
     arena = report.get("arena")
     if arena:
         rows = [[r["model"], _fmt(r["rank"]), _fmt(r["rating"]),
                  f"{_fmt(r['ci_low'])} – {_fmt(r['ci_high'])}", str(r["votes"]),
                  _fmt(r["win_rate"], True)] for r in arena["rows"]]
         tables.append((f"Arena ({arena['total_votes']} votes)",
-                       ["model", "rank", "rating", "95% CI", "votes", "win rate"], rows))
+                       ["model", "rank", "rating", "95% CI", "votes", "win rate"], rows, ""))
     return tables
 
 
@@ -157,11 +200,12 @@ def _markdown(report: dict[str, Any], pngs: dict[str, str]) -> str:
     lines = [f"# tsukeku evaluation — {report['when']}", "",
              f"{report['test_prompts']} held-out 前句 from `{report['data']}`, {report['n']} "
              f"candidates each, seed {report['seed']}; machine: {report['machine']}.", ""]
-    for title, header, rows in _tables(report):
+    for title, header, rows, note in _tables(report):
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
                   "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
                   for row in rows]
+        lines += ["", note] if note else []
         lines.append("")
     lines += ["## Samples (best candidate, constrained)", ""]
     for name, entry in report["models"].items():
@@ -187,11 +231,13 @@ def _html(report: dict[str, Any], pngs: dict[str, str]) -> str:
              f"<p>{report['test_prompts']} held-out 前句 from <code>{e(report['data'])}</code>, "
              f"{report['n']} candidates each, seed {report['seed']}; machine: "
              f"{e(report['machine'])}.</p>"]
-    for title, header, rows in _tables(report):
+    for title, header, rows, note in _tables(report):
         parts.append(f"<h2>{e(title)}</h2><table><tr>"
                      + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
         parts.append("</table>")
+        if note:
+            parts.append(f"<p><small>{e(note)}</small></p>")
     parts.append("<h2>Samples (best candidate, constrained)</h2>")
     for name, entry in report["models"].items():
         sample = entry["samples"].get("constrained") or next(iter(entry["samples"].values()), [])

@@ -69,6 +69,11 @@ def summarise_mode(records: Sequence[dict], outcome: ModeOutcome, *, n: int,
             statistics.fmean(copy_overlap(c.text, rec["previous"]) for rec, c in tops)
             if tops else 0.0
         ),
+        # a weak signal: a 付句 can link well while sharing no word with the one reference
+        "content_f1_vs_reference": (
+            statistics.fmean(metrics.content_f1(c.text, rec["next"]) for rec, c in tops)
+            if tops else 0.0
+        ),
         "distinct_1": metrics.distinct_n(all_readings, 1),
         "distinct_2": metrics.distinct_n(all_readings, 2),
         "self_bleu": metrics.self_bleu(top_readings),
