@@ -6,8 +6,10 @@ import pytest
 
 from tsukeku.errors import InputError
 from tsukeku.prosody import count_morae, reading
+from tsukeku.prosody.lattice import count_plain
 from tsukeku.prosody.lexicon import load_lexicon, parse_lexicon
-from tsukeku.prosody.reading import MAX_CHARS, parse_pieces
+from tsukeku.prosody.reading import MAX_CHARS
+from tsukeku.prosody.ruby import parse_pieces
 
 # --- ruby: the first source ----------------------------------------------------------------------
 
@@ -33,10 +35,10 @@ def test_ruby(text, expected):
 
 
 def test_ruby_base_is_narrowed_to_the_kanji_it_reads():
-    pieces = parse_pieces("石走る〈ばしる〉")
+    pieces = parse_pieces("石走る〈ばしる〉", count_plain)
     assert [(p.text, p.reading) for p in pieces] == [("石", None), ("走る", "ばしる")]
     # kana after the kanji that the ruby does not spell stay text of their own
-    pieces = parse_pieces("山くらぶ〈やま〉")
+    pieces = parse_pieces("山くらぶ〈やま〉", count_plain)
     assert [(p.text, p.reading) for p in pieces] == [("山", "やま"), ("くらぶ", None)]
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -62,8 +62,19 @@ class Meter:
         return cls(tuple(FORMS[form]), jiamari)
 
 
-# state key: (targets, jiamari, k, m, pending bytes, started, small kana may follow)
-StateKey = tuple[Any, ...]
+class KuState(NamedTuple):
+    """Where a constrained row stands in its verse."""
+
+    targets: tuple[int, ...]  # morae per ku
+    jiamari: bool  # one extra mora per ku allowed
+    ku: int  # index of the current ku
+    morae: int  # morae written in it so far
+    pending: bytes  # an unfinished UTF-8 character at the end of the row
+    started: bool  # some of the verse is written (a leading space is no longer dropped)
+    small_ok: bool  # a small kana may follow (the last character is a full-size kana)
+
+
+StateKey = KuState | tuple[str]
 ENDED: StateKey = ("ended",)  # finished (or unconstrained): anything goes, the row is padding
 DEAD: StateKey = ("dead",)  # a sampled token was not allowed (another processor forced it)
 
@@ -117,9 +128,9 @@ class MoraAutomaton:
         """The initial state of a row (`None`: an unconstrained row)."""
         if meter is None:
             return self.ended
-        return self.state((meter.targets, meter.jiamari, 0, 0, b"", False, False))
+        return self.state(KuState(meter.targets, meter.jiamari, 0, 0, b"", False, False))
 
-    def state(self, key: StateKey) -> int:
+    def state(self, key: KuState) -> int:
         with self._lock:
             sid = self._index.get(key)
             if sid is None:
@@ -132,39 +143,35 @@ class MoraAutomaton:
     def is_complete(self, sid: int) -> bool:
         """Whether the row has finished a whole verse of its form (or ended)."""
         key = self._keys[sid]
-        if key == ENDED:
-            return True
-        if key == DEAD:
-            return False
-        targets, _, k, m, pend, _, _ = key
-        return not pend and k == len(targets) - 1 and m >= targets[k]
+        if not isinstance(key, KuState):
+            return key == ENDED
+        return not key.pending and key.ku == len(key.targets) - 1 and key.morae >= key.targets[key.ku]
 
     def full_ku(self, sid: int) -> tuple[int, int, int, int] | None:
         """(k, m, target, cap) when the row has filled ku k by the table's count (the point
         where the analyser is asked to confirm it), else None."""
         key = self._keys[sid]
-        if len(key) != 7:
+        if not isinstance(key, KuState) or key.pending or key.morae < key.targets[key.ku]:
             return None
-        targets, jiamari, k, m, pend, _, _ = key
-        if pend or m < targets[k]:
-            return None
-        return k, m, targets[k], targets[k] + int(jiamari)
+        target = key.targets[key.ku]
+        return key.ku, key.morae, target, target + int(key.jiamari)
 
     def ku_index(self, sid: int) -> int | None:
         key = self._keys[sid]
-        return key[2] if len(key) == 7 else None
+        return key.ku if isinstance(key, KuState) else None
 
     def meter_of(self, sid: int) -> tuple[tuple[int, ...], bool] | None:
         key = self._keys[sid]
-        return (key[0], key[1]) if len(key) == 7 else None
+        return (key.targets, key.jiamari) if isinstance(key, KuState) else None
 
     def with_morae(self, sid: int, morae: int) -> int:
         """The same state with the morae of the current ku set to `morae` (the analyser's
         count of the ku as written); past the ku's cap the row is dead."""
-        targets, jiamari, k, _m, pend, started, cs = self._keys[sid]
-        if morae > targets[k] + int(jiamari):
+        key = self._keys[sid]
+        assert isinstance(key, KuState)
+        if morae > key.targets[key.ku] + int(key.jiamari):
             return self.dead
-        return self.state((targets, jiamari, k, morae, pend, started, cs))
+        return self.state(key._replace(morae=morae))
 
     def step(self, sid: int, token: int) -> int:
         """The state after `token` is written in state `sid`."""
@@ -173,7 +180,7 @@ class MoraAutomaton:
             return nxt
         with self._lock:
             key = self._keys[sid]
-            if key == ENDED or key == DEAD:
+            if not isinstance(key, KuState):  # ended or dead: stays so
                 nxt = sid
             elif token >= self.vocab_size or not self._rows[sid][token]:
                 nxt = self.dead
@@ -182,11 +189,10 @@ class MoraAutomaton:
             else:
                 arrays = self._next[sid]
                 assert arrays is not None
-                targets, jiamari = key[0], key[1]
-                pend = self._pendings[int(arrays["pending"][token])]
-                nxt = self.state((targets, jiamari, int(arrays["k"][token]),
-                                  int(arrays["m"][token]), pend, True,
-                                  bool(arrays["cs"][token])))
+                nxt = self.state(KuState(
+                    key.targets, key.jiamari, int(arrays["k"][token]), int(arrays["m"][token]),
+                    self._pendings[int(arrays["pending"][token])], True,
+                    bool(arrays["cs"][token])))
             self._trans[(sid, token)] = nxt
             return nxt
 
@@ -229,7 +235,7 @@ class MoraAutomaton:
             self._pendings.append(pend)
         return pid
 
-    def _expand(self, key: StateKey) -> int:
+    def _expand(self, key: KuState) -> int:
         targets, jiamari, k, m, pend, started, cs = key
         t = self.table
         caps = [x + int(jiamari) for x in targets]

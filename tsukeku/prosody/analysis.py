@@ -46,6 +46,7 @@ class Morpheme(NamedTuple):
 
 
 _local = threading.local()
+_new = tuple.__new__
 
 
 def tagger():
@@ -85,7 +86,11 @@ def analyses(text: str, n: int = 1) -> list[list[Morpheme]]:
         if start < 0:  # MeCab never rewrites the text; be safe all the same
             continue
         pos = start + len(surface)
-        words.append(Morpheme(surface, start, pos, pos1, pos2, kana, lemma, lemma_kana, goshu))
+        # tuple.__new__ skips the NamedTuple's Python-level __new__: readings analyse a few
+        # thousand words a second, and this is the one place records are made
+        words.append(
+            _new(Morpheme, (surface, start, pos, pos1, pos2, kana, lemma, lemma_kana, goshu))
+        )
     if words:
         result.append(words)
     return result

@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from tsukeku.errors import InputError
+from tsukeku.prosody.analysis import analyses
+from tsukeku.prosody.costs import meter_cost
 from tsukeku.prosody.kana import is_kana, is_separator, kana_morae
-from tsukeku.prosody.reading import (
-    guessing_lattice,
-    lattice,
-    mecab_analyses,
-    meter_cost,
-    path_reading,
-    validate,
-)
+from tsukeku.prosody.path import path_morae, path_reading
+from tsukeku.prosody.reading import guessing_lattice, lattice, validate
 
 FORMS: dict[str, tuple[int, ...]] = {
     "5-7-5": (5, 7, 5),
@@ -26,7 +22,7 @@ _BY_KU_COUNT = {3: "5-7-5", 2: "7-7", 5: "5-7-5-7-7"}
 JIAMARI = "字余り"
 JITARAZU = "字足らず"
 
-# split_ku: each ku costs its distance from the meter (reading.meter_cost); a boundary before a
+# split_ku: each ku costs its distance from the meter (costs.meter_cost); a boundary before a
 # particle, an auxiliary or a suffix, or after a prefix, is not a bunsetsu boundary; one inside
 # MeCab's word is worse.
 NOT_BUNSETSU = 1.2
@@ -122,14 +118,14 @@ def check_form(text: str, form: str = "auto", reading: str | None = None) -> For
     for k, e in zip(kus, pattern, strict=True):
         path, _ = lattice(k).path(e)
         readings.append(path_reading(path))
-        morae.append(sum(m for *_x, m in path))
+        morae.append(path_morae(path))
     devs = _deviations(kus, morae, pattern)
     return FormReport(not devs, form, kus, readings, morae, devs)
 
 
 def _total(norm: str) -> int:
     path, _ = lattice(norm).path(None)
-    return sum(m for *_x, m in path)
+    return path_morae(path)
 
 
 def _check_reading(norm: str, form: str, reading: str) -> FormReport:
@@ -154,7 +150,7 @@ def split_ku(text: str, form: str) -> list[str]:
     """Split verse into the ku of ``form`` at word boundaries.
 
     Dynamic programming over the reading lattice: each ku costs its distance from the meter
-    (reading.meter_cost: 字足らず more than 字余り), each boundary what it breaks (a bunsetsu, a
+    (costs.meter_cost: 字足らず more than 字余り), each boundary what it breaks (a bunsetsu, a
     word), each reading its cost in the lattice; the cheapest split wins. Spaces already in the
     text are free boundaries; ruby units and lexicon words are never cut. The ku are
     substrings of the (normalised) text, ruby markup kept.
@@ -169,7 +165,7 @@ def split_with_readings(text: str, form: str) -> tuple[str, list[tuple[str, str,
     lat = guessing_lattice(norm)
     if form == "auto":
         path, _ = lat.path(None)
-        form = _form_by_total(sum(m for *_x, m in path))
+        form = _form_by_total(path_morae(path))
     pattern = FORMS[form]
     n = len(lat.text)
     bcost = _boundary_costs(lat)
@@ -242,17 +238,18 @@ def _boundary_costs(lat) -> dict[int, float]:
     n = len(text)
     costs: dict[int, float] = {}
     attached: set[int] = set()
-    for acost, toks in lat.analyses():
-        for (_s1, e1, p1a, p1b), (s2, _e2, p2a, p2b) in zip(toks, toks[1:], strict=False):
-            if e1 != s2:
+    for analysis in lat.analyses():
+        acost, words = analysis.cost, analysis.words
+        for w1, w2 in zip(words, words[1:], strict=False):
+            if w1.end != w2.start:
                 continue
             if acost <= ATTACHED_WITHIN and (
-                p2a in ("助詞", "助動詞")
-                or p1a == "接頭辞"
-                or (p2b == "非自立可能" and p1b == "接続助詞")
+                w2.pos1 in ("助詞", "助動詞")
+                or w1.pos1 == "接頭辞"
+                or (w2.pos2 == "非自立可能" and w1.pos2 == "接続助詞")
             ):
-                attached.add(e1)
-            costs[e1] = min(costs.get(e1, INSIDE_WORD), acost)
+                attached.add(w1.end)
+            costs[w1.end] = min(costs.get(w1.end, INSIDE_WORD), acost)
     for p in range(1, n):
         if p in lat.blocked:
             costs.pop(p, None)
@@ -269,10 +266,14 @@ def _weak_start(text: str) -> bool:
     """Can a ku not begin here? MeCab, reading the text from this point on its own, starts
     with a particle, an auxiliary or a suffix, or with a lone kana it can only call a symbol,
     a prefix or a conjunction (む, ぬ, ふ in the middle of a word)."""
-    toks = mecab_analyses(text, 1)[0] if text.strip() else []
-    if not toks:
+    words = analyses(text, 1)[0] if text.strip() else []
+    if not words:
         return False
-    s, e, pos1, *_rest = toks[0]
-    if pos1 in _ATTACHED_POS:
+    first = words[0]
+    if first.pos1 in _ATTACHED_POS:
         return True
-    return e - s == 1 and is_kana(text[s]) and pos1 in ("記号", "補助記号", "接頭辞", "接続詞")
+    return (
+        first.end - first.start == 1
+        and is_kana(text[first.start])
+        and first.pos1 in ("記号", "補助記号", "接頭辞", "接続詞")
+    )

@@ -20,6 +20,7 @@ SMALL_KANA = frozenset(
 )
 
 _HIRAGANA = {chr(c) for c in range(0x3041, 0x3097)}  # ぁ … ゖ
+HIRAGANA = frozenset(_HIRAGANA)  # okurigana and particles after a kanji are among these
 _KATAKANA = {chr(c) for c in range(0x30A1, 0x30FB)}  # ァ … ヺ
 # ー (and the half-width form NFKC turns into it) counts as one mora: it lengthens a vowel.
 _LONG = {"ー"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tsukeku.prosody.kana import is_kana, is_separator, kana_morae
+from tsukeku.prosody.path import path_morae
 from tsukeku.prosody.reading import lattice, validate
 
 
@@ -25,7 +26,7 @@ def count_morae(text: str, expected: int | None = None) -> int:
     if fast is not None:
         return fast
     path, _ = lattice(norm).path(expected)
-    return sum(m for *_x, m in path)
+    return path_morae(path)
 
 
 def split_spaced(text: str) -> list[str]:
