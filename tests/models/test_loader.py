@@ -69,3 +69,26 @@ def test_lookup():
     assert lookup("rinna/japanese-gpt-neox-3.6b").architecture == "gpt_neox"
     assert lookup("/data/models/rinna/japanese-gpt-neox-3.6b/").id == "rinna/japanese-gpt-neox-3.6b"
     assert lookup("someone/else") is None
+
+
+def test_adapter_config_of_an_adapter_dir_or_its_run_dir(tmp_path):
+    import json
+
+    from peft import LoraConfig, OFTConfig
+
+    from tsukeku.models import adapter_config
+
+    run = tmp_path / "run"
+    LoraConfig(r=4, target_modules=["dense"], base_model_name_or_path="/bases/one").save_pretrained(
+        run / "adapter")
+    for where in (run, run / "adapter"):
+        config = adapter_config(where)
+        assert isinstance(config, LoraConfig) and config.r == 4
+        assert config.base_model_name_or_path == "/bases/one" and config.peft_type.value == "LORA"
+    OFTConfig(r=0, oft_block_size=8, target_modules=["dense"]).save_pretrained(tmp_path / "oft")
+    assert adapter_config(tmp_path / "oft").peft_type.value == "OFT"
+    (run / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "NO_SUCH_METHOD"}))
+    with pytest.raises(ModelError, match="not a readable PEFT adapter config"):
+        adapter_config(run)
+    with pytest.raises(ModelError, match="no PEFT adapter"):
+        adapter_config(tmp_path / "empty")

@@ -289,16 +289,14 @@ class ModelRegistry:
 
 
 def adapter_type(path: str) -> str:
-    """The PEFT method of an adapter (LORA, OFT, BOFT …) from its adapter_config.json."""
-    import json
+    """The PEFT method of an adapter (LORA, OFT, BOFT …) from its PEFT config."""
+    from tsukeku.errors import ModelError
+    from tsukeku.models import adapter_config
 
-    from tsukeku.models import resolve_adapter_dir
-
-    config = resolve_adapter_dir(path) / "adapter_config.json"
     try:
-        return str(json.loads(config.read_text(encoding="utf-8"))["peft_type"]).upper()
-    except (OSError, ValueError, KeyError) as err:
-        raise ConfigError(f"{config}: not a readable PEFT adapter config ({err})") from None
+        return str(adapter_config(path).peft_type.value).upper()
+    except ModelError as err:
+        raise ConfigError(str(err)) from None
 
 
 def load_models_file(path: str | os.PathLike) -> ModelRegistry:

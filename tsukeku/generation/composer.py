@@ -110,15 +110,12 @@ class LoadedModel:
 
 
 def adapter_base(adapter: str | os.PathLike) -> str | None:
-    """The base an adapter was trained on (`base_model_name_or_path` of adapter_config.json)."""
-    import json
-
-    from tsukeku.models import resolve_adapter_dir
+    """The base an adapter was trained on (`base_model_name_or_path` of its PEFT config)."""
+    from tsukeku.models import adapter_config
 
     try:
-        config = resolve_adapter_dir(adapter) / "adapter_config.json"
-        return json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, ValueError, ModelError):
+        return adapter_config(adapter).base_model_name_or_path
+    except ModelError:
         return None
 
 

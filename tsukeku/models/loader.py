@@ -54,6 +54,18 @@ def resolve_adapter_dir(adapter: str | os.PathLike) -> Path:
     )
 
 
+def adapter_config(adapter: str | os.PathLike) -> Any:
+    """The PEFT config (`peft.PeftConfig` of the adapter's method: `peft_type`,
+    `base_model_name_or_path`, …) of an adapter directory or of a run directory's adapter."""
+    from peft import PeftConfig
+
+    path = resolve_adapter_dir(adapter)
+    try:
+        return PeftConfig.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise ModelError(f"{path / 'adapter_config.json'}: not a readable PEFT adapter config ({err})") from None
+
+
 def torch_dtype(dtype: str | Any | None, device: str) -> Any:
     """fp32 on CPU; bf16 on a GPU that supports it, else fp16 — unless `dtype` says otherwise."""
     import torch

@@ -14,7 +14,6 @@ returned loader does the slow part (reading weights) and runs in the server's ba
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,13 +60,12 @@ def single_model_spec(folder: Path) -> dict[str, Any]:
     """The models-file entry for a directory holding one model."""
     if (folder / "config.json").is_file():
         return {"kind": "local", "base": str(folder)}
-    from tsukeku.models import resolve_adapter_dir
+    from tsukeku.models import adapter_config, resolve_adapter_dir
 
     adapter = resolve_adapter_dir(folder)  # ModelError when it is neither
     base = os.environ.get("TSUKEKU_BASE")
     if not base:
-        declared = json.loads((adapter / "adapter_config.json").read_text()).get(
-            "base_model_name_or_path")
+        declared = adapter_config(adapter).base_model_name_or_path
         base = declared if declared and Path(declared).exists() else "tiny"
     return {"kind": "local", "base": base, "adapter": str(folder)}
 

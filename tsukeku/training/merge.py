@@ -15,17 +15,17 @@ def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str 
               model: Any = None, tokenizer: Any = None, overwrite: bool = False) -> Path:
     """Writes base + adapter merged (PEFT merge_and_unload) with the tokenizer and prompt.json to
     `out`, atomically (a temporary sibling renamed into place)."""
-    import json
-
-    from tsukeku.models.loader import load_model
+    from tsukeku.models.loader import adapter_config, load_model
+    from tsukeku.training.runs import read_run
 
     run_dir = Path(run_dir)
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
-    if not (run_dir / "adapter" / "adapter_config.json").exists():
+    if not (run_dir / "adapter").is_dir():
         raise ModelError(f"{run_dir} has no adapter yet (the run has not completed)")
-    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    adapter_config(run_dir / "adapter")  # a readable PEFT config, or a ModelError that says so
+    info = read_run(run_dir)
     if model is None:
         base = info.get("base_resolved") or info.get("base")
         if base and not Path(base).exists() and info.get("base") in (None, "tiny", "tiny:test"):
