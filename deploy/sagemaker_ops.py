@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="create no alarms (and so no automatic rollback on update)")
     alarms.add_argument("--alarm-5xx-percent", type=float, default=5.0,
                         help="alarm when more than this percentage of invocations answer 5xx")
-    alarms.add_argument("--alarm-min-invocations", type=_between(1, 1_000_000), default=10,
+    alarms.add_argument("--alarm-min-invocations", type=_between(1, 1_000_000), default=5,
                         help="a period with fewer invocations never counts as breaching the "
                              "5xx rate (one failure in two requests is not an outage)")
     alarms.add_argument("--alarm-p95-ms", type=float, default=10_000.0,
@@ -144,6 +144,9 @@ def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                 setattr(args, key, default)
         if args.min_instances == 0 and args.kind != ASYNC:
             p.error("--min-instances 0 is possible for asynchronous endpoints only")
+    if args.alarm_period % 60 or args.alarm_period * args.alarm_evaluation_periods > 86_400:
+        p.error("--alarm-period is a multiple of 60 s, and --alarm-period × "
+                "--alarm-evaluation-periods at most a day (CloudWatch's limits)")
     if args.alarm_datapoints > args.alarm_evaluation_periods:
         p.error("--alarm-datapoints must not exceed --alarm-evaluation-periods")
     if args.target_backlog <= 0 or args.alarm_5xx_percent <= 0 or args.alarm_p95_ms <= 0:

@@ -239,6 +239,8 @@ def test_serverless_variant_has_no_instances_and_no_auto_scaling():
         ["--async-output-s3-uri", "s3://b/out", "--update", "--traffic", "linear"],
         ["--capture-percent", "101"],
         ["--alarm-datapoints", "6", "--alarm-evaluation-periods", "5"],
+        ["--alarm-period", "90"],
+        ["--alarm-period", "3600", "--alarm-evaluation-periods", "25"],
         ["--alarm-sns-topic", "ops"],
         ["--capture-s3-uri", "bucket/capture"],
     ],
