@@ -428,13 +428,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(the_plan.as_dict(), indent=2, ensure_ascii=False))
         return 0
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    session = boto3.Session(region_name=args.region)
     try:
+        session = boto3.Session(region_name=args.region)
         result = deploy(the_plan, session.client("sagemaker"),
                         session.client("application-autoscaling"),
                         session.client("cloudwatch"), wait=not args.no_wait)
-    except DeployError as error:
+    except (DeployError, ClientError, BotoCoreError) as error:
+        # AWS's own message says what is wrong (no region, no credentials, a refused request)
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

@@ -456,3 +456,20 @@ def test_dry_run_prints_the_plan(capsys):
     out = capsys.readouterr().out
     assert '"create_endpoint"' in out and "SageMakerVariantInvocationsPerInstance" in out
     assert "tsukeku-5xx-rate" in out and '"p95"' in out
+
+
+def test_main_prints_aws_and_rollback_errors_without_a_traceback(monkeypatch, capsys):
+    def rolled_back(*_args, **_kwargs):
+        raise sd.DeployError("endpoint tsukeku was rolled back to tsukeku-old")
+
+    monkeypatch.setattr(sd, "deploy", rolled_back)
+    assert sd.main([*BASE, "--region", "us-east-1"]) == 2
+    assert capsys.readouterr().err == "error: endpoint tsukeku was rolled back to tsukeku-old\n"
+    monkeypatch.undo()
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no credential lookup on the network
+    assert sd.main([*BASE, "--region", "us-east-1"]) == 2  # no credentials: botocore says so
+    assert "credentials" in capsys.readouterr().err.lower()
