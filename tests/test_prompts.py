@@ -6,7 +6,13 @@ import json
 import pytest
 
 from tsukeku.errors import ConfigError, InputError
-from tsukeku.prompts import TEMPLATE_NAMES, PromptTemplate, get_template
+from tsukeku.prompts import (
+    TEMPLATE_NAMES,
+    PromptTemplate,
+    find_template,
+    get_template,
+    resolve_template,
+)
 
 PREVIOUS = "朝霧の 晴れゆく川に 舟を出す"
 NEXT = "櫂の雫に 秋の日の射す"
@@ -156,3 +162,25 @@ def test_chat_without_a_chat_template_is_a_config_error():
 
 def test_every_template_name_is_documented():
     assert set(TEMPLATE_NAMES) == {"completion", "instruction", "chat"}
+
+
+def test_find_template_looks_beside_the_adapter_then_its_run_dir(tmp_path):
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    assert find_template(run / "adapter", None).name == "completion"  # nothing saved: default
+    get_template("instruction-rinna").save(run)
+    found = find_template(None, run / "adapter")
+    assert found.name == "instruction" and found.to_dict() == get_template("instruction-rinna").to_dict()
+
+
+def test_resolve_template_by_object_name_path_or_model_dirs(tmp_path):
+    tpl = get_template("instruction")
+    assert resolve_template(tpl, None) is tpl
+    assert resolve_template("instruction-rinna", None).to_dict() == get_template(
+        "instruction-rinna"
+    ).to_dict()
+    tpl.save(tmp_path)
+    assert resolve_template(str(tmp_path / "prompt.json"), None).name == "instruction"
+    assert resolve_template(None, None, tmp_path).name == "instruction"
+    with pytest.raises(ConfigError, match="neither a template name"):
+        resolve_template("no-such-template", None)

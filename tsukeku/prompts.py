@@ -285,3 +285,33 @@ def get_template(name: str, tokenizer: Any = None, **options: Any) -> PromptTemp
         return cls(**options)
     except TypeError as err:
         raise ConfigError(f"bad option for the {name} prompt: {err}") from None
+
+
+def find_template(*dirs: str | os.PathLike | None, tokenizer: Any = None) -> PromptTemplate:
+    """The prompt template saved beside an adapter, in its run dir, or with the base
+    (prompt.json); the `completion` template when none is there."""
+    for d in dirs:
+        if d is None:
+            continue
+        p = Path(d)
+        for candidate in (p, p.parent):
+            if (candidate / FILE_NAME).is_file():
+                return PromptTemplate.load(candidate, tokenizer)
+    return get_template("completion")
+
+
+def resolve_template(spec: Any, tokenizer: Any, *dirs: str | os.PathLike | None) -> PromptTemplate:
+    """A template given as an object, a name (completion, instruction, chat …), a prompt.json
+    path or directory — or, when None, the one found beside the model (`find_template`)."""
+    if spec is None:
+        return find_template(*dirs, tokenizer=tokenizer)
+    if isinstance(spec, PromptTemplate):
+        return spec
+    if str(spec) in (*TEMPLATE_NAMES, "instruction-rinna"):
+        return get_template(str(spec), tokenizer)
+    if Path(str(spec)).exists():
+        return PromptTemplate.load(str(spec), tokenizer)
+    raise ConfigError(
+        f"prompt template {spec!r} is neither a template name "
+        f"({', '.join(TEMPLATE_NAMES)}) nor a prompt.json file or directory"
+    )

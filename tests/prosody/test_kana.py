@@ -98,3 +98,11 @@ def test_recite_without_historical_keeps_modern_spelling():
 )  # fmt: skip
 def test_number_to_kanji(digits, kanji):
     assert number_to_kanji(digits) == kanji
+
+
+def test_normalise_reading_folds_what_sounds_alike():
+    from tsukeku.prosody import normalise_reading
+
+    assert normalise_reading("カワ ギリ、の") == normalise_reading("かわぎりの") == "かわぎりの"
+    assert normalise_reading("こゑを まづ") == normalise_reading("こえお まず")
+    assert normalise_reading("はな") != normalise_reading("わな")

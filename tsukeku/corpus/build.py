@@ -15,35 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jaconv
-
 from tsukeku.corpus.issues import IssueLog
 from tsukeku.corpus.model import DIRECTIONS, KIND_FORM, SEASONS, Link, Verse
 from tsukeku.corpus.readers import SourceData, read_sources
 from tsukeku.errors import ConfigError, DataError, TsukekuError
 from tsukeku.io import write_json_atomic, write_jsonl_atomic
+from tsukeku.prosody.kana import normalise_reading
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_PROPORTIONS = (0.8, 0.1, 0.1)
 MAX_ISSUES_IN_STATS = 200
-
-
-# Kana that sound alike in recitation: old and modern spellings of one verse compare equal.
-_SAME_SOUND = str.maketrans("ゐゑぢづを", "いえじずお")
-
-
-def normalise_reading(reading: str) -> str:
-    """The key two readings are compared by: NFKC, hiragana, kana and ー only, ゐゑぢづを
-    folded to いえじずお."""
-    hira = jaconv.kata2hira(unicodedata.normalize("NFKC", reading)).translate(_SAME_SOUND)
-    return "".join(ch for ch in hira if "\u3041" <= ch <= "\u309f" or ch == "ー")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from tsukeku.prosody.form import (
     other_form,
     split_ku,
 )
-from tsukeku.prosody.kana import kana_morae
+from tsukeku.prosody.kana import kana_morae, normalise_reading
 from tsukeku.prosody.morae import count_morae, ku_morae
 from tsukeku.prosody.reading import reading
 
@@ -20,6 +20,7 @@ __all__ = [
     "count_morae",
     "kana_morae",
     "ku_morae",
+    "normalise_reading",
     "other_form",
     "reading",
     "split_ku",

@@ -83,6 +83,17 @@ def to_hiragana(text: str) -> str:
     return jaconv.kata2hira(text)
 
 
+# Kana that sound alike in recitation: old and modern spellings of one verse compare equal.
+_SAME_SOUND = str.maketrans("ゐゑぢづを", "いえじずお")
+
+
+def normalise_reading(reading: str) -> str:
+    """The key two readings are compared by: NFKC, hiragana, kana and ー only, ゐゑぢづを
+    folded to いえじずお."""
+    hira = jaconv.kata2hira(unicodedata.normalize("NFKC", reading)).translate(_SAME_SOUND)
+    return "".join(ch for ch in hira if "\u3041" <= ch <= "\u309f" or ch == "ー")
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width Latin/digits to ASCII, half-width katakana to full width, ｜ to |) and
     kana iteration marks expanded (ゝゞヽヾ repeat the previous kana, voiced for the ゛ forms)."""
