@@ -39,3 +39,24 @@ def explain_validation(err, *, prefix: str = "", limit: int | None = None, defau
         parts.append(f"{where}: {msg}" if where else msg)
     more = len(errors) - len(shown)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+class UnknownModel(InputError):
+    """A request named a model the server (or models file) does not have."""
+
+
+class Unavailable(TsukekuError):
+    """The service cannot answer now (models loading or failed, shutting down); `retry_after_s`
+    says when to try again, when known."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QueueFull(Unavailable):
+    """Too many requests are waiting for a model; retry after `retry_after_s`."""
+
+
+class GenerationTimeout(TsukekuError):
+    """Generation (queueing included) took longer than the service's time limit."""

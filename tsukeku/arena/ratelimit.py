@@ -8,7 +8,6 @@ enough to stop one visitor from flooding the leaderboard by hand or by script.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -70,7 +69,9 @@ class RateLimiter:
 
 
 def votes_per_minute_from_env() -> int:
-    raw = os.environ.get(ENV_VOTES_PER_MINUTE)
+    from tsukeku.settings import env
+
+    raw = env().arena_votes_per_minute
     if raw is None:
         return DEFAULT_VOTES_PER_MINUTE
     try:

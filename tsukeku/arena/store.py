@@ -88,10 +88,12 @@ class Vote:
 
 def default_db_path() -> Path:
     """$TSUKEKU_ARENA_DB, else `arena.sqlite3` under tsukeku.paths.home()."""
-    env = os.environ.get(ENV_DB)
-    if env:
-        return Path(env).expanduser()
     from tsukeku.paths import home
+    from tsukeku.settings import env
+
+    configured = env().arena_db
+    if configured is not None and configured != Path():  # set and not empty
+        return configured.expanduser()
 
     return home() / "arena.sqlite3"
 

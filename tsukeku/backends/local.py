@@ -5,7 +5,6 @@ available (`supports_constraints = True`)."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +103,7 @@ class LocalHFBackend:
 
     def _route(self, request: ComposeRequest) -> ComposeRequest:
         chosen = request.adapter if request.adapter is not None else self.default
-        return replace(request, adapter=self._loaded_name(chosen))
+        return request.model_copy(update={"adapter": self._loaded_name(chosen)})
 
     def compose(self, request: ComposeRequest) -> CompositionResult:
         return self.compose_many([request])[0]

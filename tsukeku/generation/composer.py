@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,7 @@ from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 
 BASE_ADAPTER = "__base__"  # the base model alone, adapters disabled (PEFT's name for it)
-MAX_N = 64
-MAX_NEW_TOKENS = 512
+MAX_ROWS = 64  # rows one request may sample in one round (its limits: ComposeRequest)
 MAX_ROUNDS = 4
 
 
@@ -181,7 +180,7 @@ class _Plan:
         if missing <= 0:
             return 0
         factor = oversample * (round_no + 1)
-        return min(MAX_N, max(missing, math.ceil(missing * factor)))
+        return min(MAX_ROWS, max(missing, math.ceil(missing * factor)))
 
 
 class Composer:
@@ -241,7 +240,7 @@ class Composer:
                 constrained: bool = True, **sampling: Any) -> CompositionResult:
         """Candidates for one 前句 (or chain, oldest first). `sampling`: temperature, top_p,
         top_k, max_new_tokens, seed, adapter, jiamari (fields of ComposeRequest)."""
-        known = {f.name for f in fields(ComposeRequest)}
+        known = set(ComposeRequest.model_fields)
         unknown = sorted(set(sampling) - known)
         if unknown:
             raise InputError(f"unknown option(s) {', '.join(unknown)}; known: "
@@ -279,10 +278,7 @@ class Composer:
     def _plan(self, req: ComposeRequest) -> _Plan:
         from tsukeku.generation.constraints import Meter
 
-        chain = req.chain
-        if not chain or not all(isinstance(v, str) for v in chain):
-            raise InputError("previous must be a verse (text) or a list of verses")
-        _validate(req)
+        chain = req.chain  # a ComposeRequest is valid once built (its fields hold the limits)
         form, spaced = target_form(req.form, chain[-1])
         context = [" ".join(v.split()) for v in chain[-3:-1] if v.strip()]
         prompt = self.template.render(spaced, form, context)
@@ -526,19 +522,6 @@ class Composer:
         )
 
 
-def _validate(req: ComposeRequest) -> None:
-    if not isinstance(req.n, int) or not 1 <= req.n <= MAX_N:
-        raise InputError(f"n must be between 1 and {MAX_N}, not {req.n!r}")
-    if not req.temperature > 0:
-        raise InputError(f"temperature must be > 0, not {req.temperature!r}")
-    if not 0 < req.top_p <= 1:
-        raise InputError(f"top_p must be in (0, 1], not {req.top_p!r}")
-    if req.top_k < 0:
-        raise InputError(f"top_k must be ≥ 0 (0: off), not {req.top_k!r}")
-    if not 1 <= req.max_new_tokens <= MAX_NEW_TOKENS:
-        raise InputError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS}")
-
-
 def _device(model: Any) -> Any:
     try:
         return next(model.parameters()).device
@@ -555,5 +538,5 @@ def _vocab_size(model: Any) -> int:
 
 def with_adapter(requests: list[ComposeRequest], adapter: str | None) -> list[ComposeRequest]:
     """Requests without an adapter of their own take `adapter`."""
-    return [r if r.adapter is not None or adapter is None else replace(r, adapter=adapter)
+    return [r if r.adapter is not None or adapter is None else r.model_copy(update={"adapter": adapter})
             for r in requests]

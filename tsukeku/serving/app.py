@@ -4,6 +4,8 @@
 (`names()` / `get(name)`, as `tsukeku.backends.load_models_file` returns), or a zero-argument
 callable that builds one. A registry's models are loaded (and local ones warmed up) in a worker
 thread at startup; /ping answers 503 until that is done, and `app.state.registry` is set then.
+The lifespan also opens the arena database and the vote limiter (unless set on `app.state`
+before start). Routes get all of these through `tsukeku.serving.deps`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -24,11 +27,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from tsukeku import __version__
+from tsukeku.errors import TsukekuError, explain_validation
 from tsukeku.generation.types import Backend
-from tsukeku.serving.errors import HTTP_TYPES, ServiceError, error_body
+from tsukeku.serving.deps import UNAUTHORIZED, authorized, require_api_key
+from tsukeku.serving.errors import HTTP_TYPES, ServiceError, domain_status, error_body
 from tsukeku.serving.metrics import Metrics
 from tsukeku.serving.middleware import (
-    ApiKeyMiddleware,
     BodyLimitMiddleware,
     DrainMiddleware,
     RequestContextMiddleware,
@@ -41,7 +45,6 @@ from tsukeku.serving.settings import ServeSettings
 
 log = logging.getLogger("tsukeku.serving")
 
-OPEN_PATHS = frozenset({"/ping", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 # The web page's routers (owned by the web area); included when installed.
 OPTIONAL_ROUTERS = ("tsukeku.serving.routes.ui", "tsukeku.serving.routes.arena")
 
@@ -56,6 +59,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _open_arena(app)
         loading: asyncio.Task[None] | None = None
         if isinstance(registry, Mapping):  # backends built already: ready at once
             service.attach(registry)
@@ -84,11 +88,15 @@ def create_app(
         version=__version__,
         summary="付句 composition endpoint: SageMaker container contract and OpenAI-compatible API",
         lifespan=lifespan,
+        dependencies=[Depends(require_api_key)],  # 401 without the key when there is one
     )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = service
     app.state.registry = None  # the model registry, once loaded (the web page's routes use it)
+    app.state.arena_store = None  # opened by the lifespan unless set before start
+    app.state.arena_limiter = None
+    app.state.arena_cache = {}
 
     _install_error_handlers(app)
     app.include_router(sagemaker.router)
@@ -102,8 +110,6 @@ def create_app(
     app.add_middleware(DrainMiddleware, is_draining=lambda: service.state == "draining",
                        open_paths=frozenset({"/health", "/metrics"}),
                        retry_after_s=settings.retry_after_s)
-    if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, open_paths=OPEN_PATHS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -118,8 +124,30 @@ def create_app(
     return app
 
 
+async def _open_arena(app: FastAPI) -> None:
+    """The arena's database and vote limiter, unless given before start. A database that cannot
+    be opened leaves the arena answering 503 and the rest of the server up."""
+    from tsukeku.arena.ratelimit import RateLimiter, votes_per_minute_from_env
+    from tsukeku.arena.store import ArenaStore
+
+    if app.state.arena_limiter is None:
+        app.state.arena_limiter = RateLimiter(votes_per_minute_from_env(), 60.0)
+    if app.state.arena_store is None:
+        try:
+            app.state.arena_store = await asyncio.to_thread(ArenaStore)
+        except (OSError, TsukekuError, sqlite3.Error) as err:
+            app.state.arena_error = f"{type(err).__name__}: {err}"
+            log.warning("the arena database could not be opened; the arena answers 503",
+                        exc_info=True)
+
+
 def _for_client(request: Request, status: int, type_: str, message: str,
                 headers: dict[str, str] | None = None) -> JSONResponse:
+    if status != 401 and not authorized(request):
+        # The key comes first, also where FastAPI fails a request before its dependencies
+        # run (unknown path, wrong method, unparsable body).
+        status, type_, message, headers = 401, "unauthorized", UNAUTHORIZED, {
+            "WWW-Authenticate": "Bearer"}
     body = error_body(type_, message)
     if request.url.path.startswith("/endpoints/"):
         # What botocore reads from a SageMaker Runtime error: ClientError's Code and Message.
@@ -131,6 +159,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, err: ServiceError) -> JSONResponse:
         return _for_client(request, err.status, err.type, err.message, err.headers)
+
+    @app.exception_handler(TsukekuError)
+    async def _domain_error(request: Request, err: TsukekuError) -> JSONResponse:
+        status, type_, headers = domain_status(err)
+        return _for_client(request, status, type_, str(err), headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
@@ -144,10 +177,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = err.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return _for_client(request, 400, "bad_request", "malformed JSON body")
-        parts = [
-            ".".join(str(p) for p in e.get("loc", ())) + f": {e.get('msg')}" for e in errors[:5]
-        ]
-        return _for_client(request, 422, "invalid_request", "; ".join(parts))
+        return _for_client(request, 422, "invalid_request", explain_validation(err, limit=5))
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from tsukeku.errors import QueueFull, Unavailable
 from tsukeku.generation.types import Backend, ComposeRequest, CompositionResult
-from tsukeku.serving.errors import QueueFull, Unavailable
 from tsukeku.serving.metrics import Metrics
 
 log = logging.getLogger("tsukeku.serving.batching")
@@ -120,7 +120,7 @@ class MicroBatcher:
             raise QueueFull(
                 f"model {self.name!r} has {self.queue_size} requests waiting; retry after "
                 f"{self.retry_after_s} s",
-                headers={"Retry-After": str(self.retry_after_s)},
+                retry_after_s=self.retry_after_s,
             )
         loop = asyncio.get_running_loop()
         item = _Pending(request, loop.create_future(), loop.time(), request_id)

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
+from tsukeku.errors import explain_validation
 from tsukeku.serving.errors import BadRequest, InvalidRequest, NotAcceptable, UnsupportedMediaType
-from tsukeku.serving.schemas import describe_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,7 +70,7 @@ def validate(model: type[M], payload: Any) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as err:
-        raise InvalidRequest(describe_validation_error(err)) from None
+        raise InvalidRequest(explain_validation(err, limit=5)) from None
 
 
 def check_accept_json(request: Request) -> None:

@@ -1,14 +1,23 @@
 """Every error the server answers is JSON `{"error": {"type", "message"}}`, never a traceback.
 
-Routes and the service raise `ServiceError`; the handlers in `tsukeku.serving.app` turn it (and
-FastAPI's and Starlette's own errors) into that shape. The `message` says what to do.
+Two kinds of errors reach the client:
+- the engine's domain errors (`tsukeku.errors`: QueueFull, Unavailable, GenerationTimeout, the
+  backends' BackendError, and any other TsukekuError for input a backend refused), mapped to a
+  status code by `domain_status` — the engine itself knows nothing of HTTP;
+- the HTTP layer's own `ServiceError`s (malformed bodies, content types, keys, route-level
+  conflicts), which carry their status.
+The handlers in `tsukeku.serving.app` turn both (and FastAPI's and Starlette's own errors) into
+that shape. The `message` says what to do.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.responses import JSONResponse
+
+from tsukeku.errors import GenerationTimeout, QueueFull, TsukekuError, Unavailable
 
 
 class ServiceError(Exception):
@@ -45,22 +54,29 @@ class InvalidRequest(ServiceError):
     status, type = 422, "invalid_request"
 
 
-class QueueFull(ServiceError):
-    status, type = 429, "queue_full"
+def _domain_table() -> tuple[tuple[type[TsukekuError], int, str], ...]:
+    from tsukeku.backends.base import BackendError  # a remote model service failed
+
+    # Most specific first: QueueFull is an Unavailable, everything is a TsukekuError.
+    return (
+        (QueueFull, 429, "queue_full"),
+        (Unavailable, 503, "unavailable"),
+        (GenerationTimeout, 504, "timeout"),
+        (BackendError, 502, "upstream_error"),
+        (TsukekuError, 422, "invalid_request"),  # input a backend refused (unreadable text …)
+    )
 
 
-class UpstreamError(ServiceError):
-    """A remote model service (OpenAI-compatible, SageMaker, Bedrock) failed."""
-
-    status, type = 502, "upstream_error"
-
-
-class Unavailable(ServiceError):
-    status, type = 503, "unavailable"
-
-
-class GenerationTimeout(ServiceError):
-    status, type = 504, "timeout"
+def domain_status(err: TsukekuError) -> tuple[int, str, dict[str, str]]:
+    """The status code, error type and headers answering a domain error."""
+    headers: dict[str, str] = {}
+    retry_after = getattr(err, "retry_after_s", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(retry_after))
+    for cls, status, type_ in _domain_table():
+        if isinstance(err, cls):
+            return status, type_, headers
+    raise AssertionError("unreachable: TsukekuError is the last row")
 
 
 # Status codes Starlette raises itself (routing, methods) mapped to our error types.

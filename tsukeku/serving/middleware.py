@@ -5,8 +5,9 @@
    exception becomes a JSON 500 (logged with its traceback, never sent to the client).
 2. CORS (Starlette's, only when origins are configured).
 3. `BodyLimitMiddleware` — 413 for bodies over the limit, before they are read whole.
-4. `ApiKeyMiddleware` — 401 without the key when the server has one (/ping stays open).
-5. `DrainMiddleware` — 503 for new requests once shutdown has begun.
+4. `DrainMiddleware` — 503 for new requests once shutdown has begun.
+
+The API key is checked by an app-wide dependency (`tsukeku.serving.deps.require_api_key`).
 
 They are plain ASGI (no BaseHTTPMiddleware) so that streaming bodies and responses pass through
 untouched.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -159,41 +159,6 @@ class BodyLimitMiddleware:
             if response_started:
                 raise
             await error_response(413, "payload_too_large", self._message())(scope, receive, send)
-
-
-class ApiKeyMiddleware:
-    """`Authorization: Bearer KEY` or `X-Api-Key: KEY`. CORS preflights and the paths in `open`
-    pass without it."""
-
-    def __init__(self, app: ASGIApp, api_key: str, open_paths: frozenset[str]) -> None:
-        self.app = app
-        self.api_key = api_key.encode()
-        self.open_paths = open_paths
-
-    def _authorized(self, headers: Headers) -> bool:
-        given = headers.get("x-api-key")
-        if given is None:
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            given = token.strip() if scheme.lower() == "bearer" else None
-        return given is not None and secrets.compare_digest(given.encode(), self.api_key)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await self.app(scope, receive, send)
-            return
-        if not self._authorized(headers):
-            response = error_response(
-                401, "unauthorized",
-                "this server needs an API key: send 'Authorization: Bearer KEY' or 'X-Api-Key: KEY'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 class DrainMiddleware:

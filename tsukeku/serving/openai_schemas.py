@@ -1,7 +1,9 @@
 """Request shapes of the OpenAI-compatible API. Fields that change nothing here (user, stop,
 penalties) are accepted and ignored so that stock clients work; fields we cannot honour
 (logprobs, echo, tools …) are rejected rather than silently dropped. tsukeku's own parameters
-(`form`, `constrained`, `top_k`, `adapter`, `jiamari`) ride along (the openai client's `extra_body`)."""
+(`form`, `constrained`, `top_k`, `adapter`, `jiamari`) ride along (the openai client's `extra_body`).
+Every limit is the one of `ComposeRequest` (same annotated types); `options()` maps the OpenAI
+names onto it."""
 
 from __future__ import annotations
 
@@ -9,20 +11,35 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tsukeku.generation.types import ComposeRequest
-from tsukeku.serving.schemas import MAX_CHAIN, ComposeParameters, FormName, Verse
-from tsukeku.serving.settings import MAX_CANDIDATES
+from tsukeku.generation.types import (
+    MAX_CANDIDATES,
+    MAX_CHAIN,
+    AdapterName,
+    Candidates,
+    ComposeOptions,
+    FormName,
+    NewTokens,
+    Seed,
+    Temperature,
+    TopK,
+    TopP,
+    Verse,
+)
+
+DEFAULTS = ComposeOptions()
+# Options whose name and meaning are the same in both APIs.
+SHARED = {"n", "temperature", "top_p", "seed", "form", "constrained", "top_k", "adapter", "jiamari"}
 
 
 class _OpenAIParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, description="a name from GET /v1/models; default: the first")
-    n: int = Field(1, ge=1, le=MAX_CANDIDATES)
-    temperature: float = Field(ComposeRequest.temperature, gt=0, le=2)
-    top_p: float = Field(ComposeRequest.top_p, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1, le=256)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    n: Candidates = 1
+    temperature: Temperature = DEFAULTS.temperature
+    top_p: TopP = DEFAULTS.top_p
+    max_tokens: NewTokens | None = None
+    seed: Seed | None = None
     stream: bool = False
     # accepted, no effect: a verse ends where its form ends
     user: str | None = None
@@ -31,25 +48,20 @@ class _OpenAIParameters(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     stream_options: dict[str, Any] | None = None
     # tsukeku's own
-    form: FormName = ComposeRequest.form
-    constrained: bool = ComposeRequest.constrained
-    top_k: int = Field(ComposeRequest.top_k, ge=0, le=1000)
-    adapter: str | None = Field(None, max_length=200)
-    jiamari: bool = ComposeRequest.jiamari
+    form: FormName = DEFAULTS.form
+    constrained: bool = DEFAULTS.constrained
+    top_k: TopK = DEFAULTS.top_k
+    adapter: AdapterName | None = None
+    jiamari: bool = DEFAULTS.jiamari
 
-    def parameters(self) -> ComposeParameters:
-        return ComposeParameters(
-            n=self.n,
-            model=self.model,
-            form=self.form,
-            constrained=self.constrained,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            max_new_tokens=self.max_tokens or ComposeRequest.max_new_tokens,
-            seed=self.seed,
-            adapter=self.adapter,
-            jiamari=self.jiamari,
+    def max_new_tokens(self) -> int | None:
+        return self.max_tokens
+
+    def options(self) -> ComposeOptions:
+        """The request's options (without the 前句), in ComposeRequest's names."""
+        return ComposeOptions(
+            **self.model_dump(include=SHARED),
+            max_new_tokens=self.max_new_tokens() or DEFAULTS.max_new_tokens,
         )
 
 
@@ -82,10 +94,7 @@ class ChatCompletionRequest(_OpenAIParameters):
     so far (oldest first); the last one must be the user's 前句. System messages are ignored."""
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAIN)
-    max_completion_tokens: int | None = Field(None, ge=1, le=256)
+    max_completion_tokens: NewTokens | None = None
 
-    def parameters(self) -> ComposeParameters:
-        params = super().parameters()
-        if self.max_completion_tokens is not None and self.max_tokens is None:
-            params.max_new_tokens = self.max_completion_tokens
-        return params
+    def max_new_tokens(self) -> int | None:
+        return self.max_tokens if self.max_tokens is not None else self.max_completion_tokens

@@ -1,8 +1,10 @@
-"""The composition service behind every route: model registry, one micro-batcher per model,
+"""The composition engine behind every route: model registry, one micro-batcher per model,
 time-outs, queue limits, loading and draining state.
 
-`app.state.service.compose(model_name, ComposeRequest)` is the call the API, UI and arena
-routes share (see docs/architecture.md)."""
+`ComposeService.compose(model_name, ComposeRequest)` is the call the API, UI and arena routes
+share (they get the service through `tsukeku.serving.deps.get_service`; see
+docs/architecture.md). The engine speaks no HTTP: it raises the project's own errors
+(`tsukeku.errors`), and `tsukeku.serving.errors` maps them to status codes."""
 
 from __future__ import annotations
 
@@ -12,20 +14,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from tsukeku.errors import TsukekuError
+from tsukeku.errors import (
+    GenerationTimeout,
+    QueueFull,
+    TsukekuError,
+    Unavailable,
+    UnknownModel,
+)
 from tsukeku.generation.types import Backend, ComposeRequest, CompositionResult
 from tsukeku.serving.batching import MicroBatcher
-from tsukeku.serving.errors import (
-    GenerationTimeout,
-    InvalidRequest,
-    QueueFull,
-    ServiceError,
-    Unavailable,
-    UpstreamError,
-)
 from tsukeku.serving.logs import request_id_var
 from tsukeku.serving.metrics import Metrics
-from tsukeku.serving.schemas import validate_compose_request
 from tsukeku.serving.settings import ServeSettings
 
 log = logging.getLogger("tsukeku.serving")
@@ -198,7 +197,7 @@ class ComposeService:
             return self.default_model()
         if name not in self._batchers:
             known = ", ".join(self.model_names())
-            raise InvalidRequest(f"unknown model {name!r}; this server has: {known}")
+            raise UnknownModel(f"unknown model {name!r}; this server has: {known}")
         return name
 
     def _check_available(self) -> None:
@@ -207,10 +206,8 @@ class ComposeService:
             return
         if self.state == "failed":
             raise Unavailable(f"the models failed to load: {self.load_error}")
-        raise Unavailable(
-            "the models are still loading; retry shortly",
-            headers={"Retry-After": str(self.settings.retry_after_s)},
-        )
+        raise Unavailable("the models are still loading; retry shortly",
+                          retry_after_s=self.settings.retry_after_s)
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
         return {
@@ -220,10 +217,13 @@ class ComposeService:
 
     # -- composing ---------------------------------------------------------------------------
     async def compose(self, model_name: str | None, request: ComposeRequest) -> CompositionResult:
-        """Answers one request through its model's batcher. Raises ServiceError subclasses
-        (422 invalid, 429 queue full, 503 unavailable, 504 timeout)."""
+        """Answers one request (valid by construction: ComposeRequest holds the limits) through
+        its model's batcher. Raises UnknownModel, Unavailable, QueueFull, GenerationTimeout,
+        BackendError (a remote service failed) or another TsukekuError (input the backend
+        refused)."""
+        from tsukeku.backends.base import BackendError
+
         name = self.resolve_model(model_name)
-        validate_compose_request(request)
         started = time.perf_counter()
         self._enter()
         try:
@@ -238,17 +238,15 @@ class ComposeService:
                 f"generation took longer than {self.settings.timeout_s:g} s; ask for fewer "
                 "candidates (n) or fewer tokens, or retry"
             ) from None
-        except ServiceError:
+        except Unavailable:  # shutting down under the request
             self._count(name, "error")
             raise
-        except TsukekuError as err:
-            from tsukeku.backends.base import BackendError
-
-            if isinstance(err, BackendError):  # the remote service failed, not the request
-                self._count(name, "upstream_error")
-                raise UpstreamError(str(err)) from None
+        except BackendError:  # the remote service failed, not the request
+            self._count(name, "upstream_error")
+            raise
+        except TsukekuError:
             self._count(name, "invalid")  # bad input found by the backend (unreadable text …)
-            raise InvalidRequest(str(err)) from None
+            raise
         except Exception:
             self._count(name, "error")
             raise

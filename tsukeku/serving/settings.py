@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from tsukeku.errors import ConfigError
+from tsukeku.generation.types import MAX_CANDIDATES  # noqa: F401 (the request's own limit)
 
 # SageMaker real-time endpoints accept request payloads up to 6 MB; we take it as 6 MiB.
 MAX_BODY_BYTES = 6 * 1024 * 1024
-MAX_CANDIDATES = 16
 
 
 @dataclass
@@ -37,7 +36,9 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            self.api_key = os.environ.get("TSUKEKU_API_KEY") or None
+            from tsukeku.settings import env
+
+            self.api_key = env().api_key or None
         checks = [
             (self.max_batch >= 1, "--max-batch must be at least 1"),
             (self.batch_window_ms >= 0, "--batch-window-ms must be 0 or more"),

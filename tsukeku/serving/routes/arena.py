@@ -10,8 +10,9 @@
   matrix (`tsukeku.arena.ratings.leaderboard`).
 - `GET /api/arena/leaderboard.csv`, `GET /api/arena/votes.csv` — the same as CSV.
 
-The database is `app.state.arena_store` when set (tests, embedding), else an ArenaStore at
-$TSUKEKU_ARENA_DB or under tsukeku.paths.home(), opened on first use.
+The database and the vote limiter come as dependencies (`tsukeku.serving.deps`): the app's
+lifespan opens them (`app.state.arena_store` when set before start — tests, embedding — else
+an ArenaStore at $TSUKEKU_ARENA_DB or under tsukeku.paths.home()).
 """
 
 from __future__ import annotations
@@ -21,19 +22,18 @@ import csv
 import dataclasses
 import io
 import random
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tsukeku.arena.ratelimit import RateLimiter, votes_per_minute_from_env
 from tsukeku.arena.ratings import Leaderboard, leaderboard
-from tsukeku.arena.store import AlreadyVoted, ArenaStore, BattleNotFound
+from tsukeku.arena.store import AlreadyVoted, BattleNotFound
 from tsukeku.generation.types import Candidate, ComposeRequest, CompositionResult
+from tsukeku.serving.deps import ArenaCache, LoadedRegistry, Service, Store, VoteLimiter
 from tsukeku.serving.errors import ServiceError
-from tsukeku.serving.routes.ui import loaded_registry
 from tsukeku.serving.schemas import Verse
 
 ARENA_CANDIDATES = 3  # each model composes a few and shows its best-ranked one
@@ -54,25 +54,6 @@ class Conflict(ServiceError):
 
 class RateLimited(ServiceError):
     status, type = 429, "rate_limited"
-
-
-# -- per-app state -------------------------------------------------------------------------
-
-
-def arena_store(request: Request) -> ArenaStore:
-    state = request.app.state
-    store = getattr(state, "arena_store", None)
-    if store is None:
-        store = state.arena_store = ArenaStore()
-    return store
-
-
-def vote_limiter(request: Request) -> RateLimiter:
-    state = request.app.state
-    limiter = getattr(state, "arena_limiter", None)
-    if limiter is None:
-        limiter = state.arena_limiter = RateLimiter(votes_per_minute_from_env(), 60.0)
-    return limiter
 
 
 def _client_key(request: Request) -> str:
@@ -116,25 +97,25 @@ def _public(candidate: Candidate) -> dict[str, Any]:
 
 
 @router.post("/battles")
-async def create_battle(body: BattleBody, request: Request) -> dict[str, Any]:
-    names = list(loaded_registry(request).names())
+async def create_battle(body: BattleBody, service: Service, registry: LoadedRegistry,
+                        store: Store) -> dict[str, Any]:
+    names = list(registry.names())
     if len(names) < 2:
         raise Conflict(
             "the arena needs at least two configured models; add another to the models file"
         )
     model_a, model_b = _rng.sample(names, 2)  # a random pair in a random order
     base = ComposeRequest(previous=body.previous, n=ARENA_CANDIDATES)
-    service = request.app.state.service
     result_a, result_b = await asyncio.gather(
-        service.compose(model_a, dataclasses.replace(base)),
-        service.compose(model_b, dataclasses.replace(base)),
+        service.compose(model_a, base.model_copy()),
+        service.compose(model_b, base.model_copy()),
     )
     picked = [(_public(_best(r)), round(r.latency_ms, 1)) for r in (result_a, result_b)]
     # Latency is stored (and revealed with the names) but not shown before the vote: a slow
     # large model would otherwise give itself away.
     stored = [{**answer, "latency_ms": ms} for answer, ms in picked]
     battle = await run_in_threadpool(
-        arena_store(request).create_battle, body.previous, model_a, model_b, *stored
+        store.create_battle, body.previous, model_a, model_b, *stored
     )
     return {
         "battle_id": battle.id,
@@ -147,15 +128,14 @@ async def create_battle(body: BattleBody, request: Request) -> dict[str, Any]:
 
 
 @router.post("/battles/{battle_id}/vote")
-async def vote(body: VoteBody, request: Request, battle_id: str = BattleId) -> dict[str, Any]:
-    limiter = vote_limiter(request)
+async def vote(body: VoteBody, request: Request, store: Store, limiter: VoteLimiter,
+               battle_id: str = BattleId) -> dict[str, Any]:
     wait = limiter.hit(_client_key(request))
     if wait is not None:
         raise RateLimited(
             f"too many votes from this address; wait {limiter.retry_after_header(wait)} s and vote again",
             headers={"Retry-After": limiter.retry_after_header(wait)},
         )
-    store = arena_store(request)
     try:
         recorded = await run_in_threadpool(store.record_vote, battle_id, body.winner)
     except BattleNotFound as err:
@@ -184,25 +164,25 @@ async def vote(body: VoteBody, request: Request, battle_id: str = BattleId) -> d
 # -- leaderboard ---------------------------------------------------------------------------
 
 
-async def _leaderboard(request: Request) -> Leaderboard:
-    store = arena_store(request)
-    models = tuple(loaded_registry(request).names())
+async def _leaderboard(store: Store, registry: LoadedRegistry, cache: ArenaCache) -> Leaderboard:
+    """Computed again only when a vote came in or the models changed."""
+    models = tuple(registry.names())
     # Votes only ever grow, so the vote count (plus the configured models) identifies the data.
     key = (await run_in_threadpool(store.vote_count), models)
-    cached = getattr(request.app.state, "arena_leaderboard", None)
+    cached = cache.get("leaderboard")
     if cached is not None and cached[0] == key:
         return cached[1]
     votes = await run_in_threadpool(store.votes)
     board = await run_in_threadpool(
         leaderboard, votes, models, n_bootstrap=BOOTSTRAP_ROUNDS, seed=len(votes)
     )
-    request.app.state.arena_leaderboard = ((len(votes), models), board)
+    cache["leaderboard"] = ((len(votes), models), board)
     return board
 
 
 @router.get("/leaderboard")
-async def get_leaderboard(request: Request) -> dict[str, Any]:
-    return (await _leaderboard(request)).to_dict()
+async def get_leaderboard(board: Annotated[Leaderboard, Depends(_leaderboard)]) -> dict[str, Any]:
+    return board.to_dict()
 
 
 def _csv(rows: list[list[Any]], filename: str) -> Response:
@@ -222,8 +202,7 @@ LEADERBOARD_COLUMNS = [
 
 
 @router.get("/leaderboard.csv")
-async def leaderboard_csv(request: Request) -> Response:
-    board = await _leaderboard(request)
+async def leaderboard_csv(board: Annotated[Leaderboard, Depends(_leaderboard)]) -> Response:
     rows: list[list[Any]] = [LEADERBOARD_COLUMNS]
     for row in board.rows:
         values = dataclasses.asdict(row)
@@ -232,8 +211,8 @@ async def leaderboard_csv(request: Request) -> Response:
 
 
 @router.get("/votes.csv")
-async def votes_csv(request: Request) -> Response:
-    votes = await run_in_threadpool(arena_store(request).votes)
+async def votes_csv(store: Store) -> Response:
+    votes = await run_in_threadpool(store.votes)
     rows: list[list[Any]] = [["battle_id", "created_at", "model_a", "model_b", "winner"]]
     rows += [[v.battle_id, v.created_at, v.model_a, v.model_b, v.winner] for v in votes]
     return _csv(rows, "tsukeku-votes.csv")

@@ -19,10 +19,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from tsukeku.generation.types import CompositionResult
 from tsukeku.serving.body import read_payload, validate
+from tsukeku.serving.deps import Service
 from tsukeku.serving.errors import InvalidRequest
 from tsukeku.serving.openai_schemas import ChatCompletionRequest, CompletionRequest
 from tsukeku.serving.schemas import ERROR_RESPONSES
-from tsukeku.serving.service import ComposeService
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -36,13 +36,8 @@ def _body_doc(schema: str) -> dict[str, Any]:
     }
 
 
-def _service(request: Request) -> ComposeService:
-    return request.app.state.service
-
-
 @router.get("/models", summary="The models this server answers with")
-async def list_models(request: Request) -> dict[str, Any]:
-    service = _service(request)
+async def list_models(service: Service) -> dict[str, Any]:
     service.resolve_model(None)  # 503 while loading
     created = int(service.started_at)
     return {
@@ -76,15 +71,14 @@ def _sse(events: list[dict[str, Any]]) -> StreamingResponse:
     responses=ERROR_RESPONSES,
     openapi_extra=_body_doc("CompletionRequest"),
 )
-async def completions(request: Request) -> Any:
+async def completions(request: Request, service: Service) -> Any:
     body = validate(CompletionRequest, await read_payload(request, allow_text=False))
-    service = _service(request)
-    params = body.parameters()
+    options = body.options()
     prompts = body.prompt if isinstance(body.prompt, list) else [body.prompt]
     model = service.resolve_model(body.model)
     # Several prompts go to the batcher together, so they share backend calls.
     results: list[CompositionResult] = await asyncio.gather(
-        *(service.compose(model, params.to_request(p)) for p in prompts)
+        *(service.compose(model, options.request(p)) for p in prompts)
     )
     head = _envelope("text_completion", model)
     choices = []
@@ -114,13 +108,12 @@ def _chain(messages: list[Any]) -> list[str]:
     responses=ERROR_RESPONSES,
     openapi_extra=_body_doc("ChatCompletionRequest"),
 )
-async def chat_completions(request: Request) -> Any:
+async def chat_completions(request: Request, service: Service) -> Any:
     body = validate(ChatCompletionRequest, await read_payload(request, allow_text=False))
-    service = _service(request)
     chain = _chain(body.messages)
     previous: str | list[str] = chain[0] if len(chain) == 1 else chain
     model = service.resolve_model(body.model)
-    result = await service.compose(model, body.parameters().to_request(previous))
+    result = await service.compose(model, body.options().request(previous))
     head = _envelope("chat.completion", model)
     if body.stream:
         head["object"] = "chat.completion.chunk"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from tsukeku import __version__
+from tsukeku.serving.deps import MetricsDep, Service
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", summary="Server state: models, loading, queues, uptime")
-async def health(request: Request) -> dict[str, Any]:
-    return {"version": __version__, **request.app.state.service.health()}
+async def health(service: Service) -> dict[str, Any]:
+    return {"version": __version__, **service.health()}
 
 
 @router.get(
@@ -23,6 +24,5 @@ async def health(request: Request) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def metrics(request: Request) -> Response:
-    m = request.app.state.metrics
+async def metrics(m: MetricsDep) -> Response:
     return Response(m.render(), media_type=m.content_type)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tsukeku.serving.body import check_accept_json, read_payload, validate
+from tsukeku.serving.deps import Service
 from tsukeku.serving.errors import InvalidRequest
 from tsukeku.serving.schemas import (
     ERROR_RESPONSES,
@@ -18,7 +19,6 @@ from tsukeku.serving.schemas import (
     InvocationResponse,
     invocation_response,
 )
-from tsukeku.serving.service import ComposeService
 
 router = APIRouter(tags=["sagemaker"])
 
@@ -55,9 +55,8 @@ INVOCATION_BODY: dict[str, Any] = {
     summary="Health check of the SageMaker contract",
     responses={503: ERROR_RESPONSES[503]},
 )
-async def ping(request: Request) -> JSONResponse:
+async def ping(service: Service) -> JSONResponse:
     """200 once the models are loaded, 503 while they load (or after shutdown has begun)."""
-    service: ComposeService = request.app.state.service
     if service.ready:
         return JSONResponse({"status": "ok"})
     return JSONResponse(
@@ -66,7 +65,7 @@ async def ping(request: Request) -> JSONResponse:
     )
 
 
-async def _invoke(request: Request, model_hint: str | None) -> JSONResponse:
+async def _invoke(request: Request, service: Service, model_hint: str | None) -> JSONResponse:
     check_accept_json(request)
     payload = await read_payload(request, allow_text=True)
     if isinstance(payload, str | list):
@@ -76,9 +75,8 @@ async def _invoke(request: Request, model_hint: str | None) -> JSONResponse:
             'send {"inputs": "<前句>", "parameters": {...}}, a JSON string or text/plain'
         )
     body = validate(InvocationRequest, payload)
-    service: ComposeService = request.app.state.service
     model = body.parameters.model or model_hint
-    result = await service.compose(model, body.parameters.to_request(body.inputs))
+    result = await service.compose(model, body.parameters.request(body.inputs))
     return JSONResponse(invocation_response(result))
 
 
@@ -89,9 +87,9 @@ async def _invoke(request: Request, model_hint: str | None) -> JSONResponse:
     responses=ERROR_RESPONSES,
     openapi_extra=INVOCATION_BODY,
 )
-async def invocations(request: Request) -> JSONResponse:
+async def invocations(request: Request, service: Service) -> JSONResponse:
     """Body `{"inputs": "<前句>", "parameters": {...}}`, a bare JSON string, or text/plain."""
-    return await _invoke(request, request.headers.get("x-amzn-sagemaker-target-model"))
+    return await _invoke(request, service, request.headers.get("x-amzn-sagemaker-target-model"))
 
 
 @router.post(
@@ -101,13 +99,12 @@ async def invocations(request: Request) -> JSONResponse:
     responses=ERROR_RESPONSES,
     openapi_extra=INVOCATION_BODY,
 )
-async def endpoint_invocations(name: str, request: Request) -> JSONResponse:
+async def endpoint_invocations(name: str, request: Request, service: Service) -> JSONResponse:
     """Same as /invocations. This server is the endpoint, so `name` is accepted as is; when it
     equals one of the server's model names (or `TargetModel` is given), that model answers."""
-    service: ComposeService = request.app.state.service
     hint = request.headers.get("x-amzn-sagemaker-target-model")
     if hint is None and service.ready and name in service.model_names():
         hint = name
-    response = await _invoke(request, hint)
+    response = await _invoke(request, service, hint)
     response.headers["X-Amzn-Invoked-Production-Variant"] = "AllTraffic"
     return response

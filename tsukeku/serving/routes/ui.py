@@ -5,7 +5,7 @@
 - `GET /api/models` — the configured model names.
 - `POST /api/count` — a verse's reading, morae per ku and form (the live counter, the renga
   check), straight from `tsukeku.prosody.check_form`.
-- `POST /api/compose` — one model's 付句 through `app.state.service` (batched with the API);
+- `POST /api/compose` — one model's 付句 through the compose service (batched with the API);
   the page sends one request per model at once for 付け比べ.
 """
 
@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.staticfiles import StaticFiles
 
 from tsukeku.errors import TsukekuError
-from tsukeku.serving.errors import InvalidRequest, Unavailable
+from tsukeku.serving.deps import LoadedRegistry, Service
+from tsukeku.serving.errors import InvalidRequest
 from tsukeku.serving.schemas import MAX_VERSE_CHARS, ComposeParameters, Previous
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -56,20 +57,9 @@ async def static(path: str, request: Request) -> Response:
     return response
 
 
-def loaded_registry(request: Request) -> Any:
-    """The app's model registry; 503 while the server is still loading its models."""
-    registry = getattr(request.app.state, "registry", None)
-    if registry is None:
-        raise Unavailable(
-            "the models are still loading; retry shortly", headers={"Retry-After": "1"}
-        )
-    return registry
-
-
 @router.get("/api/models", tags=["page"])
-async def models(request: Request) -> dict[str, Any]:
+async def models(registry: LoadedRegistry) -> dict[str, Any]:
     """The models a visitor can pick, in the registry's order."""
-    registry = loaded_registry(request)
     out = []
     for name in registry.names():
         backend = registry.get(name)
@@ -134,9 +124,8 @@ class ComposeBody(ComposeParameters):
 
 
 @router.post("/api/compose", tags=["page"])
-async def compose(body: ComposeBody, request: Request) -> dict[str, Any]:
+async def compose(body: ComposeBody, service: Service, _: LoadedRegistry) -> dict[str, Any]:
     """One model's answer (the service picks its default model when `model` is left out and
     answers 422 for an unknown one)."""
-    loaded_registry(request)
-    result = await request.app.state.service.compose(body.model, body.to_request(body.previous))
+    result = await service.compose(body.model, body.request(body.previous))
     return result.to_dict()
