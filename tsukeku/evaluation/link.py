@@ -36,7 +36,7 @@ class LinkItem:
 
 
 def _keys(rec: dict[str, Any]) -> set[str]:
-    from tsukeku.corpus.build import normalise_reading
+    from tsukeku.prosody import normalise_reading
 
     keys = {"text:" + "".join(rec["next"].split())}
     if rec.get("next_reading"):
