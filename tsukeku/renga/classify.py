@@ -211,16 +211,19 @@ def _infer(text: str, saijiki_path: str | None) -> tuple:
 
 
 def _kireji(lex: Lexicon, ws: tuple[Morpheme, ...]) -> str | None:
-    """The cutting word ending a ku, if any: particles/auxiliaries at the end (one to three
-    words: か+な = かな), or a classical adjective ending in し (窓広し)."""
+    """The cutting word ending a ku, if any: the last one to three words (か+な = かな), or
+    a classical adjective ending in し (窓広し)."""
     if not ws:
         return None
     for n in (3, 2, 1):
         tail = ws[-n:]
-        if len(tail) < n or any(m.pos1 not in ("助詞", "助動詞") for m in tail):
+        if len(tail) < n:
             continue
         s = word_key("".join(m.surface for m in tail))
-        if s in lex.kireji:
+        # A one-kana cutting word must be a particle or auxiliary (や, か …); longer ones
+        # (けり, かな) are taken as written: a ku ending in けり is the auxiliary even where
+        # MeCab, seeing the ku alone, reads 蹴り.
+        if s in lex.kireji and (len(s) > 1 or tail[0].pos1 in ("助詞", "助動詞")):
             return s
     last = ws[-1]
     if last.pos1 == "形容詞" and last.surface.endswith("し") and "し" in lex.kireji:
