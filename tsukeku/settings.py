@@ -21,7 +21,9 @@ def _flag(*names: str) -> Any:
 class Environment(BaseSettings):
     """Every environment variable tsukeku reads; flags and CLI options override these."""
 
-    model_config = SettingsConfigDict(env_prefix="TSUKEKU_", extra="ignore", populate_by_name=True)
+    # an empty variable counts as unset (as `os.environ.get(...) or default` did), not as a bad value
+    model_config = SettingsConfigDict(env_prefix="TSUKEKU_", extra="ignore", populate_by_name=True,
+                                      env_ignore_empty=True)
 
     home: Path | None = None  # caches: tiny base, token tables (default ~/.cache/tsukeku)
     shared_data: Path | None = None  # reference data for tests and benchmarks (../shared/data)
@@ -46,6 +48,14 @@ class Environment(BaseSettings):
     )
     sm_channel_base: Path | None = Field(
         default=None, validation_alias=AliasChoices("SM_CHANNEL_BASE")
+    )
+    # SageMaker's training contract; unset: the same places under sm_prefix.
+    sm_channel_train: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SM_CHANNEL_TRAIN")
+    )
+    sm_model_dir: Path | None = Field(default=None, validation_alias=AliasChoices("SM_MODEL_DIR"))
+    sm_output_data_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SM_OUTPUT_DATA_DIR")
     )
 
 

@@ -32,9 +32,10 @@ def _fake_opt_ml(root: Path, dataset: Path, hp: dict) -> Path:
 
 def test_entry_point_trains_and_fills_model_dir(tiny_base, bundled_dataset, tmp_path, monkeypatch):
     root = _fake_opt_ml(tmp_path / "opt_ml", bundled_dataset,
-                        {"base": str(tiny_base), "max_steps": 4, "batch_size": 8, "save_steps": 2,
+                        {"max_steps": 4, "batch_size": 8, "save_steps": 2,
                          "method": "lora", "sagemaker_region": "ap-northeast-1"})
     monkeypatch.setenv("TSUKEKU_SM_PREFIX", str(root))
+    monkeypatch.setenv("SM_CHANNEL_BASE", str(tiny_base))  # the base as a channel
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(root / "input" / "data" / "train"))
     monkeypatch.setenv("SM_MODEL_DIR", str(root / "model"))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(root / "output" / "data"))
@@ -49,7 +50,7 @@ def test_entry_point_trains_and_fills_model_dir(tiny_base, bundled_dataset, tmp_
     AutoTokenizer.from_pretrained(model / "merged")
     assert (root / "output" / "data" / "metrics.jsonl").exists()
     run = json.loads((model / "run.json").read_text())
-    assert run["name"].startswith("tsukeku-lora-job-")
+    assert run["name"].startswith("tsukeku-lora-job-") and run["base"] == str(tiny_base)
     assert not (root / "output" / "failure").exists()
 
 

@@ -90,8 +90,9 @@ def default_device() -> str:
 
 def hub_offline() -> bool:
     """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read now (huggingface_hub reads them at import)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    from tsukeku.settings import env
+
+    return env().hf_hub_offline
 
 
 def _local_only(source: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tsukeku.settings import env
+
 PACKAGES = ("tsukeku", "torch", "transformers", "peft", "accelerate", "tokenizers",
             "safetensors", "mlflow", "mlflow-skinny", "bitsandbytes", "deepspeed", "numpy")
 
@@ -48,7 +50,7 @@ def device_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "world_size": env().world_size,
     }
     if torch.cuda.is_available():
         info.update(type="cuda", count=torch.cuda.device_count(),

@@ -12,7 +12,6 @@ The /opt/ml prefix can be moved with $TSUKEKU_SM_PREFIX (tests use a temporary t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import traceback
@@ -21,13 +20,14 @@ from typing import Any
 
 from tsukeku.errors import ConfigError, TsukekuError
 from tsukeku.io import write_text_atomic
+from tsukeku.settings import env
 
 FALSY = {"false", "0", "no", "off", ""}
 TRUTHY = {"true", "1", "yes", "on"}
 
 
 def sm_prefix() -> Path:
-    return Path(os.environ.get("TSUKEKU_SM_PREFIX", "/opt/ml"))
+    return env().sm_prefix
 
 
 def parse_value(raw: Any) -> Any:
@@ -58,10 +58,6 @@ def read_hyperparameters(path: Path) -> dict[str, Any]:
     return {k.replace("-", "_"): parse_value(v) for k, v in raw.items() if not k.startswith("sagemaker_")}
 
 
-def _env_dir(var: str, default: Path) -> Path:
-    return Path(os.environ.get(var, str(default)))
-
-
 def _incomplete_run(runs_dir: Path) -> Path | None:
     from tsukeku.training.runs import list_runs
     from tsukeku.training.tracking import latest_checkpoint
@@ -77,21 +73,21 @@ def run_job(prefix: Path | None = None) -> Path:
     from tsukeku.training.config import build_config
     from tsukeku.training.job import train
 
-    prefix = prefix or sm_prefix()
+    sm = env()
+    prefix = prefix or sm.sm_prefix
     hp = read_hyperparameters(prefix / "input" / "config" / "hyperparameters.json")
-    train_dir = _env_dir("SM_CHANNEL_TRAIN", prefix / "input" / "data" / "train")
-    model_dir = _env_dir("SM_MODEL_DIR", prefix / "model")
-    output_dir = _env_dir("SM_OUTPUT_DATA_DIR", prefix / "output" / "data")
-    base_channel = os.environ.get("SM_CHANNEL_BASE")
+    train_dir = sm.sm_channel_train or prefix / "input" / "data" / "train"
+    model_dir = sm.sm_model_dir or prefix / "model"
+    output_dir = sm.sm_output_data_dir or prefix / "output" / "data"
     checkpoints = prefix / "checkpoints"
     runs_dir = checkpoints / "runs" if checkpoints.is_dir() else output_dir / "runs"
     merge = bool(hp.pop("merge", True))
     quiet = bool(hp.pop("quiet", True))
     hp.setdefault("runs_dir", str(runs_dir))
-    if base_channel and "base" not in hp:
-        hp["base"] = base_channel
+    if sm.sm_channel_base and "base" not in hp:
+        hp["base"] = str(sm.sm_channel_base)
     hp.setdefault("data", str(train_dir))
-    hp.setdefault("name", os.environ.get("TRAINING_JOB_NAME") or None)
+    hp.setdefault("name", sm.training_job_name or None)
     cfg = build_config(None, **hp)
 
     interrupted = _incomplete_run(Path(cfg.runs_dir))
