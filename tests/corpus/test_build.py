@@ -18,7 +18,8 @@ from .conftest import make_tanka_jsonl
 
 RECORD_KEYS = {
     "id", "previous", "next", "previous_form", "next_form", "previous_reading", "next_reading",
-    "context", "direction", "season", "topics", "source", "group",
+    "context", "direction", "season", "topics", "source", "group", "season_inferred",
+    "topics_inferred",
 }  # fmt: skip
 
 
@@ -256,3 +257,29 @@ def test_cli_check_reports_without_building(fixtures):
     bad = runner.invoke(app, ["data", "check", str(fixtures / "tanka.jsonl")])
     assert isinstance(bad.exception, DataError) and "5 bad record(s)" in str(bad.exception)
     assert "tanka.jsonl:5" in bad.output
+
+
+def test_missing_season_and_topics_are_inferred_and_counted(corpus, tmp_path):
+    result = build_dataset([str(corpus)], tmp_path / "out", seed=0)
+    rows = [r for s in SPLITS for r in read_split(result.out, s)]
+    assert all(r["season"] in ("春", "夏", "秋", "冬", "雑") for r in rows)
+    inferred = [r for r in rows if r["season_inferred"]]
+    assert inferred  # the tanka and text sources carry no labels
+    autumn = [r for r in inferred if "秋の" in r["next"]]
+    assert autumn and all(r["season"] == "秋" for r in autumn)
+    labels = result.stats["labels"]
+    assert labels["season_inferred"] == len(inferred)
+    assert labels["season_given"] + labels["season_inferred"] == result.stats["total_links"]
+    assert sum(result.stats["by_season"].values()) == result.stats["total_links"]
+
+
+def test_bundled_build_keeps_given_labels(tmp_path):
+    from tsukeku.corpus.bundled import bundled_links
+
+    result = build_dataset(["bundled"], tmp_path / "out", seed=0)
+    rows = {r["next"]: r for s in SPLITS for r in read_split(result.out, s)}
+    for link in bundled_links()[:50]:
+        row = rows.get(link.next.text)
+        if row is not None and link.next.season is not None:
+            assert row["season"] == link.next.season and not row["season_inferred"]
+

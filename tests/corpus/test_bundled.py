@@ -104,3 +104,13 @@ def test_bundled_texts_is_every_verse_text(corpus):
     assert texts and len(texts) == len(set(texts))
     assert set(texts) == {v.text for v in data.verses()}
     assert bundled.bundled_links()[0].source == "bundled"
+
+
+def test_chains_pass_the_renga_rules():
+    """Issue 13: the bundled chains break no rule of their form's 式目 (errors; warnings are
+    allowed). Where one of our verses breaks a rule, the verse is rewritten, not the rule."""
+    from tsukeku.renga.check import check
+
+    for chain in bundled.bundled_chains():
+        report = check(chain.verses, chain.form)
+        assert report.errors == 0, (chain.id, [v.to_dict() for v in report.violations])

@@ -6,6 +6,9 @@
   kept.
 - Splits never separate a group (a poem, a chain), and groups that share a verse (the same
   normalised reading) are kept together, so no verse reading appears in two splits.
+- Links whose 付句 has no season or topics get them from the renga classifier, marked
+  `season_inferred` / `topics_inferred`; stats.json counts seasons and topics (given or
+  inferred) and how many of each were inferred.
 - Groups are ordered by a hash of the seed and their name, then each goes to the split furthest
   below its share of links (80/10/10 by default): the result depends only on the data and the
   seed, and two builds write identical bytes.
@@ -18,6 +21,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,24 @@ def check_verse(verse: Verse) -> VerseCheck:
     )
 
 
+@dataclass(frozen=True)
+class Labels:
+    """The season and topics of a 付句: as given in its record, or inferred by the renga
+    classifier where the record has none (marked, so training can tell them apart)."""
+
+    season: str
+    topics: tuple[str, ...]
+    season_inferred: bool
+    topics_inferred: bool
+
+
+def labels_of(verse: Verse) -> Labels:
+    from tsukeku.renga import classify
+
+    c = classify(verse)
+    return Labels(c.season, c.topics, not c.season_given, not c.topics_given)
+
+
 @dataclass
 class _Item:
     link: Link
@@ -71,6 +93,10 @@ class _Item:
     def key(self) -> tuple[str, str]:
         return normalise_reading(self.prev.reading), normalise_reading(self.next.reading)
 
+    @cached_property
+    def labels(self) -> Labels:
+        return labels_of(self.link.next)
+
     def record(self) -> dict[str, Any]:
         link = self.link
         return {
@@ -83,8 +109,10 @@ class _Item:
             "next_reading": self.next.reading,
             "context": [v.text for v in link.context],
             "direction": link.direction,
-            "season": link.next.season,
-            "topics": list(link.next.topics),
+            "season": self.labels.season,
+            "topics": list(self.labels.topics),
+            "season_inferred": self.labels.season_inferred,
+            "topics_inferred": self.labels.topics_inferred,
             "source": self.source,
             "group": self.group,
         }
@@ -357,12 +385,17 @@ def _stats(
         "bad_records": len(log.errors),
         "warnings": len(log.warnings),
         "by_direction": {d: sum(1 for it in kept if it.link.direction == d) for d in DIRECTIONS},
+        # Season and topics of each 付句, given or inferred by the renga classifier.
         "by_season": {
-            k: n
-            for k in (*SEASONS, "(none)")
-            if (n := sum(1 for it in kept if (it.link.next.season or "(none)") == k))
+            k: n for k in SEASONS if (n := sum(1 for it in kept if it.labels.season == k))
         },
-        "by_topic": dict(sorted(Counter(t for it in kept for t in it.link.next.topics).items())),
+        "by_topic": dict(sorted(Counter(t for it in kept for t in it.labels.topics).items())),
+        "labels": {
+            "season_given": sum(not it.labels.season_inferred for it in kept),
+            "season_inferred": sum(it.labels.season_inferred for it in kept),
+            "topics_given": sum(not it.labels.topics_inferred for it in kept),
+            "topics_inferred": sum(it.labels.topics_inferred for it in kept),
+        },
         "by_source": per_source,
         "form_adherence": {
             "verses": len(all_verses),

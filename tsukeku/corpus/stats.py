@@ -122,13 +122,16 @@ def render_stats(stats: dict[str, Any], console: Console | None = None) -> None:
         )
     console.print(lengths)
 
+    labels = stats.get("labels", {})
     seasons = stats.get("by_season", {})
     if seasons:
-        console.print("seasons: " + ", ".join(f"{k} {v}" for k, v in seasons.items()))
+        inferred = f" ({labels['season_inferred']} inferred)" if "season_inferred" in labels else ""
+        console.print("seasons: " + ", ".join(f"{k} {v}" for k, v in seasons.items()) + inferred)
     topics = stats.get("by_topic", {})
     if topics:
         top = sorted(topics.items(), key=lambda kv: -kv[1])[:12]
-        console.print("topics: " + ", ".join(f"{k} {v}" for k, v in top))
+        inferred = f" ({labels['topics_inferred']} inferred)" if "topics_inferred" in labels else ""
+        console.print("topics: " + ", ".join(f"{k} {v}" for k, v in top) + inferred)
     fa = stats.get("form_adherence", {})
     console.print(
         f"form adherence: {fa.get('ok', 0)}/{fa.get('verses', 0)} verses "
