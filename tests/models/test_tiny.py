@@ -32,7 +32,8 @@ def test_heldout_verses_are_kept_out_of_pretraining():
 
     train, held = tiny.pretraining_texts()
     splits = tiny.default_bundled_splits()
-    evaluation = {v for s in ("validation", "test") for link in splits[s] for v in tiny._verses(link)}
+    evaluation = {v for s in ("validation", "test") for link in splits[s]
+                  for v in (link["previous"], link["next"], *link.get("context", []))}
     assert evaluation and held
     assert not set(train) & evaluation
     assert set(held) == evaluation & set(bundled_texts())
@@ -41,10 +42,11 @@ def test_heldout_verses_are_kept_out_of_pretraining():
 
 def test_cache_key_follows_the_inputs():
     spec = tiny.PRESETS["test"]
-    a = tiny._fingerprint(spec, ["一 二 三"], ["四"])
-    assert a == tiny._fingerprint(spec, ["一 二 三"], ["四"])
-    assert a != tiny._fingerprint(spec, ["一 二 三", "五"], ["四"])
-    assert a != tiny._fingerprint(tiny.PRESETS["default"], ["一 二 三"], ["四"])
+    a = tiny.cache_key(spec, ["一 二 三"], ["四"])
+    assert a == tiny.cache_key(spec, ["一 二 三"], ["四"])
+    assert a != tiny.cache_key(spec, ["一 二 三", "五"], ["四"])
+    assert a != tiny.cache_key(spec, ["一 二 三"], ["四", "五"])
+    assert a != tiny.cache_key(tiny.PRESETS["default"], ["一 二 三"], ["四"])
 
 
 def test_unknown_preset_is_a_config_error():

@@ -112,7 +112,9 @@ def default_bundled_splits() -> dict[str, list[dict]]:
         return build_dataset(("bundled",), tmp, seed=0).splits
 
 
-def _fingerprint(preset: TinyPreset, train: Sequence[str], heldout: Sequence[str]) -> str:
+def cache_key(preset: TinyPreset, train: Sequence[str], heldout: Sequence[str]) -> str:
+    """What names a cached build (`<preset>-<key>` under home()/tiny): the preset, the builder
+    version, the major transformers version and the training and held-out text."""
     import transformers
 
     h = hashlib.sha256()
@@ -154,7 +156,7 @@ def build_tiny(
         train, held = list(texts), list(heldout or [])
     if not train:
         raise DataError("no training text for the tiny base")
-    key = _fingerprint(spec, train, held)
+    key = cache_key(spec, train, held)
 
     if out is None:
         target = home() / "tiny" / f"{preset}-{key}"
