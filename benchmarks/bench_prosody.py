@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from tsukeku.errors import TsukekuError
+    from tsukeku.evaluation import prosody_reference as ref
     from tsukeku.io import write_json_atomic
     from tsukeku.prosody import count_morae
-    from tsukeku.prosody import reference as ref
 
     folder = ref.shared_data_dir(REPO)
     try:

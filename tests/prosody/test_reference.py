@@ -2,8 +2,8 @@
 
 import pytest
 
+from tsukeku.evaluation import prosody_reference as ref
 from tsukeku.prosody import count_morae
-from tsukeku.prosody import reference as ref
 
 pytestmark = pytest.mark.shared_data
 

@@ -2,8 +2,8 @@
 
 Mora-constrained decoding needs, for each token, how many morae it adds and whether it holds the
 one space that separates ku. This module works that out once per tokenizer and caches it on disk
-(`home()/token_tables/<hash of vocab and prosody>.json`), because reading every token through the
-morphological analyser takes seconds for a large vocabulary.
+(`home()/token_tables/<hash of vocab and reading sources>.json`), because reading every token
+through the morphological analyser takes seconds for a large vocabulary.
 
 Each token is reduced to its bytes (byte-level BPE pieces, SentencePiece byte-fallback pieces
 `<0xE3>`, ordinary pieces alike) and split into
@@ -22,8 +22,10 @@ Each token is reduced to its bytes (byte-level BPE pieces, SentencePiece byte-fa
 
 from __future__ import annotations
 
+import ast
 import codecs
 import hashlib
+import importlib.metadata
 import json
 import re
 import time
@@ -431,16 +433,60 @@ def build_table(raw: list[bytes | None], key: str = "") -> TokenTable:
     )
 
 
-@lru_cache(maxsize=1)
-def prosody_fingerprint() -> str:
-    """Hash of the prosody sources and data: a change in readings invalidates cached tables."""
-    import tsukeku.prosody as prosody
+# The module every token is read through (segment_morae → prosody.reading), in its package.
+_PACKAGE = "tsukeku.prosody"
+_READING_MODULE = "reading"
 
-    root = Path(prosody.__file__).parent
+
+def reading_sources(root: Path) -> list[Path]:
+    """The files of the prosody package at ``root`` that readings depend on: the reading module,
+    the prosody modules it imports (transitively, found in their import statements), and the
+    package data (the lexicon). The form checker, the CLI and anything else the package holds
+    are not among them, so editing those keeps every cached table."""
+    found: set[str] = set()
+    todo = [_READING_MODULE]
+    while todo:
+        name = todo.pop()
+        path = root / f"{name}.py"
+        if name in found or not path.is_file():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == _PACKAGE:
+                todo += [alias.name for alias in node.names]  # from tsukeku.prosody import edges
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_PACKAGE + "."):
+                todo.append(node.module.split(".")[2])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[2] for a in node.names if a.name.startswith(_PACKAGE + ".")]
+    data = [p for p in (root / "data").rglob("*") if p.is_file()] if (root / "data").is_dir() else []
+    return sorted([*(root / f"{name}.py" for name in found), *data])
+
+
+def reading_fingerprint(root: Path) -> str:
+    """Hash of what readings depend on: the reading sources of the prosody package at ``root``
+    and the versions of the analyser and its dictionary."""
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc"):
+    for name in ("fugashi", "unidic-lite"):
+        h.update(f"{name}={_version(name)}\x00".encode())
+    for path in reading_sources(root):
         h.update(str(path.relative_to(root)).encode() + b"\x00" + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+@lru_cache(maxsize=1)
+def prosody_fingerprint() -> str:
+    """The installed prosody package's reading fingerprint: a change in readings invalidates
+    cached tables (and nothing else does)."""
+    import tsukeku.prosody as prosody
+
+    return reading_fingerprint(Path(prosody.__file__).parent)
 
 
 def table_key(raw: list[bytes | None]) -> str:

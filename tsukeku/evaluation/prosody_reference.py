@@ -1,13 +1,14 @@
 """Measuring prosody against reference verse (../shared/data: Hyakunin Isshu, Kokinshu).
 
-Used by benchmarks/bench_prosody.py and by the floor tests. Nothing here is special-cased per
-poem: the evaluation only reads the files, runs the public functions and lists every miss.
+Used by benchmarks/bench_prosody.py and by the floor tests (tests/prosody/test_reference.py).
+Nothing here is special-cased per poem: the evaluation only reads the files, runs the public
+functions and lists every miss. It lives outside tsukeku.prosody because the prosody sources
+are hashed into the token-table cache key: a change here changes no reading.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -15,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsukeku.errors import DataError
-from tsukeku.prosody.form import FORMS, check_form, split_ku
+from tsukeku.prosody import FORMS, check_form, count_morae, reading, split_ku
 from tsukeku.prosody.kana import KANA_CHARS, SMALL_KANA, kana_morae
-from tsukeku.prosody.morae import count_morae
 from tsukeku.prosody.reading import clear_caches
+from tsukeku.settings import env
 
 TANKA = FORMS["5-7-5-7-7"]
 HYAKUNIN = "hyakunin_isshu.json"
@@ -27,9 +28,9 @@ KOKINSHU = "kokinshu_vol1-7.json"
 
 def shared_data_dir(repo: Path | None = None) -> Path:
     """$TSUKEKU_SHARED_DATA, else ../shared/data next to the repository."""
-    env = os.environ.get("TSUKEKU_SHARED_DATA")
-    if env:
-        return Path(env)
+    given = env().shared_data
+    if given:
+        return given
     repo = repo or Path(__file__).resolve().parents[2]
     return repo.parent / "shared" / "data"
 
@@ -132,8 +133,6 @@ def ours_with_meter(texts: list[str]) -> tuple[list[int], list[str]]:
 
 def ours_without_meter(texts: list[str]) -> tuple[list[int], list[str]]:
     """Our counter on each ku alone, with no meter given (`count_morae(ku)`)."""
-    from tsukeku.prosody.reading import reading
-
     return [count_morae(t) for t in texts], [reading(t) for t in texts]
 
 
