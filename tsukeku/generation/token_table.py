@@ -193,21 +193,6 @@ def leading_continuation(raw: bytes) -> int:
 # Token bytes, for every kind of tokenizer
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte ↔ printable-character map used by byte-level BPE vocabularies."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs), strict=True))
-
-
 def _decoder_types(tokenizer: Any) -> set[str]:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -253,12 +238,16 @@ def token_bytes(tokenizer: Any) -> list[bytes | None]:
     anchor token and the anchor's text removed — so that decoders which drop or add a leading
     space (Metaspace "▁", WordPiece "##") give the text the piece adds in the middle of a verse.
     """
+    # GPT-2's reversible byte ↔ printable-character map (transformers' own StopStringCriteria
+    # reads byte-level pieces through it too; not in models.gpt2 any more as of transformers 5)
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
     size = vocab_size_of(tokenizer)
     pieces = tokenizer.convert_ids_to_tokens(list(range(size)))
     specials = special_ids(tokenizer)
     decoders = _decoder_types(tokenizer)
     byte_level = "ByteLevel" in decoders or hasattr(tokenizer, "byte_decoder")
-    inverse = {c: b for b, c in _bytes_to_unicode().items()}
+    inverse = {c: b for b, c in bytes_to_unicode().items()}
     added = {int(i) for i in (getattr(tokenizer, "added_tokens_decoder", {}) or {})}
 
     anchor = _anchor_id(tokenizer, pieces, specials)
