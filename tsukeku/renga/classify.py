@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from tsukeku.prosody.analysis import Morpheme, analyse
-from tsukeku.renga.keys import all_kana, kana_key, word_key
+from tsukeku.renga.keys import all_kana, kana_key, okuri_key, word_key
 from tsukeku.renga.lexicon import TOPICS, Lexicon, Word, lexicon_for
 
 VERSE_SEASONS = ("春", "夏", "秋", "冬")
@@ -128,11 +128,20 @@ def _match_span(lex: Lexicon, ws: tuple[Morpheme, ...], keys: list, i: int, j: i
     # Kana is looked up by reading only where the analysis saw nouns and knows no kanji
     # spelling for them (else its lemma decides: あり is 有り, not 蟻; なし is 無し, not 梨).
     by_reading = all(m.pos1 in _NOUNS and all_kana(m.lemma) for m in span)
-    for key in (head + s, head + lemma if lemma else None, head + okuri if okuri else None):
+    keys_ = (head + s, head + lemma if lemma else None, head + okuri if okuri else None)
+    for key in keys_:
         if key and (by_reading or not all_kana(key)):
             hit = _lookup(lex, key)
             if hit is not None:
                 return hit
+    # Okurigana written otherwise than in the saijiki (木枯らし for 木枯し): only for content
+    # words with kanji at both ends and two kanji at least, so that no one-kanji stem (冷たさ →
+    # 冷) and no phrase (あと三日ある → 三日) stands for a word.
+    edges_kanji = not all_kana(first.surface) and not all_kana(last.surface)
+    if edges_kanji and all(m.pos1 not in _FUNCTION for m in span):
+        ok = okuri_key(keys_[0])
+        if ok and len(ok) >= 2 and ok in lex.okuri:
+            return lex.okuri[ok]
     if j - i > 1:
         lemmas = "".join(keys[k][1] or keys[k][0] for k in range(i, j))
         return None if all_kana(lemmas) else _lookup(lex, lemmas)

@@ -22,3 +22,14 @@ def kana_key(text: str) -> str:
 
 def all_kana(text: str) -> bool:
     return bool(text) and all(is_kana(c) or c == "ー" for c in text)
+
+
+def okuri_key(text: str) -> str | None:
+    """A spelling with kanji, its okurigana dropped (木枯らし, 木枯し → 木枯; 焼き芋 → 焼芋), for
+    the spellings a saijiki lists one way and a poet writes another; の is kept (菜の花).
+    None for kana-only text."""
+    key = word_key(text)
+    if all_kana(key) or not key:
+        return None
+    out = "".join(c for c in key if not ("\u3041" <= c <= "\u3096") or c == "の")
+    return out or None

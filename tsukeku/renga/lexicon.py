@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from tsukeku.errors import DataError
-from tsukeku.renga.keys import all_kana, kana_key, word_key
+from tsukeku.renga.keys import all_kana, kana_key, okuri_key, word_key
 from tsukeku.renga.saijiki import Saijiki, load_saijiki
 
 TOPICS: tuple[str, ...] = (
@@ -22,6 +22,7 @@ TOPICS: tuple[str, ...] = (
     "降物", "聳物", "人倫", "動物", "植物", "衣類",
 )  # fmt: skip
 CATEGORY_TOPICS = {"動物": "動物", "植物": "植物"}
+_MOON, _BLOSSOM = ("秋", "天文"), ("春", "植物")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class Word:
 class Lexicon:
     spelling: dict[str, Word] = field(default_factory=dict)
     kana: dict[str, Word] = field(default_factory=dict)
+    okuri: dict[str, Word] = field(default_factory=dict)  # okuri_key(spelling) → word
     parts_topics: frozenset[str] = frozenset()  # topics a word inside a longer match also gives
     kireji: frozenset[str] = frozenset()
     max_tokens: int = 6
@@ -73,6 +75,9 @@ def build_lexicon(saijiki: Saijiki) -> Lexicon:
             reading_hits.setdefault(key, []).append(w)
         else:
             lex.spelling.setdefault(key, w)
+            ok = okuri_key(spelling)
+            if ok:
+                lex.okuri.setdefault(ok, w)
 
     for e in saijiki.entries:
         spellings = (e.word, *e.variants)
@@ -87,7 +92,10 @@ def build_lexicon(saijiki: Saijiki) -> Lexicon:
         for r in e.readings:
             add(r, w, reading=True)
     for key, topics in topics_of.items():
-        add(key, Word(key, topics=frozenset(topics)))
+        # A moon or blossom word that is no saijiki entry of its own (月明かり, 花の下) has the
+        # season of the moon alone (autumn) or the blossom alone (spring).
+        season, category = _MOON if "月" in topics else _BLOSSOM if "花" in topics else (None, None)
+        add(key, Word(key, season, category, frozenset(topics)))
     for p in data.get("plain", []):
         key = kana_key(str(p))
         if key not in lex.spelling and key not in reading_hits:
