@@ -105,12 +105,25 @@ def test_lexicon_parser_rejects_bad_lines(tmp_path):
 
 
 def test_user_lexicon_extends_the_bundled_one(tmp_path, monkeypatch):
+    from tsukeku.errors import DataError
     from tsukeku.prosody.lexicon import load_lexicon as load
 
     extra = tmp_path / "mine.tsv"
     extra.write_text("鵺\tぬえ\t歌語\n", encoding="utf-8")
     lex = load(str(extra))
     assert lex.get("鵺").readings == ("ぬえ",) and "露" in lex
+    # the same file named by $TSUKEKU_LEXICON (read through tsukeku.settings)
+    monkeypatch.setenv("TSUKEKU_LEXICON", str(extra))
+    load.cache_clear()
+    try:
+        assert load().get("鵺").readings == ("ぬえ",)
+        monkeypatch.setenv("TSUKEKU_LEXICON", str(tmp_path / "missing.tsv"))
+        load.cache_clear()
+        with pytest.raises(DataError, match="TSUKEKU_LEXICON"):
+            load()
+    finally:
+        monkeypatch.delenv("TSUKEKU_LEXICON")
+        load.cache_clear()
 
 
 # --- MeCab with the meter: the third source ------------------------------------------------------

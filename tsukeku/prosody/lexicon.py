@@ -7,7 +7,6 @@ written as recited today (the words けふ/てふ are accepted and read きょ�
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from tsukeku.errors import DataError
 from tsukeku.prosody.kana import KANA_CHARS, kana_morae, recite
+from tsukeku.settings import env
 
 KINDS = frozenset({"歌語", "歌枕", "枕詞", "古語", "語幹", "数"})
 
@@ -83,7 +83,7 @@ def load_lexicon(path: str | None = None) -> Lexicon:
     """The bundled lexicon, plus $TSUKEKU_LEXICON (a file in the same format) when set."""
     text = resources.files("tsukeku.prosody").joinpath("data/lexicon.tsv").read_text("utf-8")
     entries = parse_lexicon(text, "lexicon.tsv")
-    extra = path or os.environ.get("TSUKEKU_LEXICON")
+    extra = path or env().lexicon
     if extra:
         p = Path(extra)
         if not p.is_file():
