@@ -11,6 +11,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,12 @@ import pytest
 from tests.serving.conftest import PREVIOUS
 from tsukeku.errors import ConfigError
 from tsukeku.generation.types import ComposeRequest
-from tsukeku.serving.registry import ModelSource, registry_loader, write_models_file
+from tsukeku.serving.registry import (
+    ModelSource,
+    load_registry,
+    registry_loader,
+    write_models_file,
+)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
@@ -107,8 +113,6 @@ def _lora_adapter(base, out):
 
 
 def test_vllm_backend_batches_and_checks_forms(fake_vllm, tiny_base, tmp_path):
-    from tsukeku.serving.vllm_engine import load_vllm_registry
-
     adapter = _lora_adapter(tiny_base, tmp_path / "adapter")
     models = tmp_path / "models.yaml"
     models.write_text(
@@ -124,7 +128,7 @@ def test_vllm_backend_batches_and_checks_forms(fake_vllm, tiny_base, tmp_path):
         engines.append(TransformersLLM(base))
         return engines[-1]
 
-    registry = load_vllm_registry(ModelSource("file", models), llm_factory=factory)
+    registry = load_registry(ModelSource("file", models), engine="vllm", llm_factory=factory)
     assert registry.names() == ["base", "tuned", "far"] and registry.default == "base"
     assert len(engines) == 1  # two models, one base: one engine
 
@@ -147,11 +151,10 @@ def test_vllm_backend_batches_and_checks_forms(fake_vllm, tiny_base, tmp_path):
 
 
 def test_vllm_engine_behind_the_server(fake_vllm, tiny_base, tmp_path, make_server):
-    from tsukeku.serving.vllm_engine import load_vllm_registry
-
     models = write_models_file(tmp_path / "models.yaml", "base", base=tiny_base)
-    server = make_server(lambda: load_vllm_registry(
-        ModelSource("file", models), llm_factory=lambda base, lora, dtype: TransformersLLM(base)))
+    server = make_server(lambda: load_registry(
+        ModelSource("file", models), engine="vllm",
+        llm_factory=lambda base, lora, dtype: TransformersLLM(base)))
     for _ in range(600):
         if httpx.get(f"{server.url}/ping").status_code == 200:
             break
@@ -161,3 +164,21 @@ def test_vllm_engine_behind_the_server(fake_vllm, tiny_base, tmp_path, make_serv
                    timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["model"] == "base" and r.json()["form"] == "7-7"
+
+
+def test_an_adapter_given_as_a_run_name_works_with_both_engines(fake_vllm, tiny_base, tmp_path):
+    """Both engines read the models file through the same registry: a run name (prefix) under
+    the file's runs/ folder resolves to the run's adapter for vLLM as for transformers."""
+    run = tmp_path / "runs" / "lora-tiny-20260101T000000Z"
+    _lora_adapter(tiny_base, run / "adapter")
+    (run / "run.json").write_text('{"status": "completed"}')
+    models = tmp_path / "models.yaml"
+    models.write_text(f"models:\n  tuned: {{kind: local, base: {tiny_base}, adapter: lora-tiny}}\n")
+
+    hf = load_registry(ModelSource("file", models)).get("tuned")
+    adapter_dir = (run / "adapter").resolve()
+    assert [Path(p).resolve() for p in hf.composer.loaded.adapters.values()] == [adapter_dir]
+    vllm = load_registry(ModelSource("file", models), engine="vllm",
+                         llm_factory=lambda base, lora, dtype: TransformersLLM(base)).get("tuned")
+    vllm.compose_many([ComposeRequest(previous=PREVIOUS, n=1, max_new_tokens=8)])
+    assert [lr.lora_path for lr in vllm.llm.calls[-1][2]] == [str(adapter_dir)]

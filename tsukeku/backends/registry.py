@@ -12,9 +12,12 @@ models:
 
 Relative paths (adapters, local bases, templates, datasets) are taken relative to the models
 file's folder when they exist there, else to the working directory. An adapter may also be
-given as a run name (or a unique prefix of one) under `runs/`, as `tsukeku runs list` shows. Local models on the same
-base (same dtype and device) share one copy of the weights: their adapters are loaded unmerged
-onto it, and each request picks its adapter.
+given as a run name (or a unique prefix of one) under `runs/`, as `tsukeku runs list` shows.
+Local models on the same base (same dtype and device) share one copy of the weights: their
+adapters are loaded unmerged onto it, and each request picks its adapter.
+
+`engine` says what runs the local models: "hf" (transformers, `LocalHFBackend`) or "vllm"
+(`tsukeku.backends.vllm.VLLMBackend`); both resolve bases, adapters and templates here.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tsukeku.errors import ConfigError
+from tsukeku.errors import ConfigError, explain_validation
 from tsukeku.generation.types import Backend
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -115,19 +118,22 @@ class ModelsFile(_Spec):
 
 
 def _explain(err: ValidationError, source: str) -> ConfigError:
-    lines = []
-    for e in err.errors()[:8]:
-        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
-        lines.append(f"  {where or '(top)'}: {e['msg']}")
-    return ConfigError(f"{source} is not a valid models file:\n" + "\n".join(lines))
+    return ConfigError(f"{source} is not a valid models file: "
+                       + explain_validation(err, limit=8, default_where="(top)"))
 
 
 class ModelRegistry:
     """Names → backends, built on first use (`get`), thread-safe."""
 
     def __init__(self, specs: dict[str, Any] | None = None, *, default: str | None = None,
-                 base_dir: str | os.PathLike | None = None, source: str = "models"):
+                 base_dir: str | os.PathLike | None = None, source: str = "models",
+                 engine: str = "hf", llm_factory: Any = None):
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
         self._specs: dict[str, Any] = dict(specs or {})
+        self.engine = engine
+        self._llm_factory = llm_factory  # vllm: builds one vllm.LLM (tests pass a stand-in)
+        self._vllm: Any = None
         self._backends: dict[str, Backend] = {}
         self._hosts: dict[tuple[str, str | None, str | None], list[Any]] = {}
         self._lock = threading.RLock()
@@ -140,12 +146,14 @@ class ModelRegistry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, base_dir: str | os.PathLike | None = None,
-                  source: str = "models") -> ModelRegistry:
+                  source: str = "models", engine: str = "hf", llm_factory: Any = None
+                  ) -> ModelRegistry:
         try:
             parsed = ModelsFile.model_validate(data)
         except ValidationError as err:
             raise _explain(err, source) from None
-        return cls(parsed.models, default=parsed.default, base_dir=base_dir, source=source)
+        return cls(parsed.models, default=parsed.default, base_dir=base_dir, source=source,
+                   engine=engine, llm_factory=llm_factory)
 
     # -- the registry protocol used by serving ------------------------------------------------
     def names(self) -> list[str]:
@@ -240,19 +248,28 @@ class ModelRegistry:
             )
         raise ConfigError(f"model {name!r}: unknown kind {spec.kind!r}")  # pragma: no cover
 
-    def _build_local(self, name: str, spec: LocalSpec) -> Backend:
-        from tsukeku.backends.local import LocalHFBackend, resolve_adapter
-        from tsukeku.generation.composer import LoadedModel
-        from tsukeku.generation.rerank import Reranker
+    def _base(self, spec: LocalSpec) -> str:
         from tsukeku.models import resolve_base
 
-        base = resolve_base(self._path(spec.base) if spec.base not in ("tiny", "tiny:test")
+        return resolve_base(self._path(spec.base) if spec.base not in ("tiny", "tiny:test")
                             else spec.base)
-        named: dict[str, str] = {}
-        if spec.adapter is not None:
-            named["default"] = resolve_adapter(spec.adapter, self.base_dir)
-        for key_name, path in spec.adapters.items():
-            named[key_name] = resolve_adapter(path, self.base_dir)
+
+    def _adapters(self, spec: LocalSpec) -> dict[str, str]:
+        """Request name → adapter dir or run dir (`adapter:` is the one named "default")."""
+        from tsukeku.backends.local import resolve_adapter
+
+        refs = ({"default": spec.adapter} if spec.adapter is not None else {}) | spec.adapters
+        return {key: resolve_adapter(path, self.base_dir) for key, path in refs.items()}
+
+    def _build_local(self, name: str, spec: LocalSpec) -> Backend:
+        if self.engine == "vllm":
+            return self._build_vllm(name, spec)
+        from tsukeku.backends.local import LocalHFBackend
+        from tsukeku.generation.composer import LoadedModel
+        from tsukeku.generation.rerank import Reranker
+
+        base = self._base(spec)
+        named = self._adapters(spec)
         kinds = {adapter_type(path) for path in named.values()}
         if len(kinds) > 1:
             raise ConfigError(f"model {name!r}: PEFT cannot hold adapters of different methods "
@@ -288,6 +305,24 @@ class ModelRegistry:
         )
 
 
+    def _build_vllm(self, name: str, spec: LocalSpec) -> Backend:
+        from tsukeku.backends.vllm import VLLMEngines, build_vllm_backend
+
+        if self._vllm is None:
+            self._vllm = VLLMEngines(self._llm_factory)
+        base = self._base(spec)
+        # vLLM fixes LoRA support when it builds the engine: on when any model on this base
+        # has an adapter
+        enable_lora = any(s.adapter or s.adapters for s in self._specs.values()
+                          if s.kind == "local" and self._base(s) == base)
+        return build_vllm_backend(
+            name, spec, base=base, adapters=self._adapters(spec), enable_lora=enable_lora,
+            template=self._path(spec.template) if spec.template else None, engines=self._vllm)
+
+
+ENGINES = ("hf", "vllm")
+
+
 def adapter_type(path: str) -> str:
     """The PEFT method of an adapter (LORA, OFT, BOFT …) from its PEFT config."""
     from tsukeku.errors import ModelError
@@ -299,7 +334,8 @@ def adapter_type(path: str) -> str:
         raise ConfigError(str(err)) from None
 
 
-def load_models_file(path: str | os.PathLike) -> ModelRegistry:
+def load_models_file(path: str | os.PathLike, *, engine: str = "hf", llm_factory: Any = None
+                     ) -> ModelRegistry:
     """Reads and validates a models file (YAML); backends are built on first `get`."""
     import yaml
 
@@ -316,9 +352,12 @@ def load_models_file(path: str | os.PathLike) -> ModelRegistry:
         raise ConfigError(f"{p} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping with a `models:` section")
-    return ModelRegistry.from_dict(data, base_dir=p.parent, source=str(p))
+    return ModelRegistry.from_dict(data, base_dir=p.parent, source=str(p), engine=engine,
+                                   llm_factory=llm_factory)
 
 
-def registry_from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None = None
+def registry_from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None = None, *,
+                       source: str = "models", engine: str = "hf", llm_factory: Any = None
                        ) -> ModelRegistry:
-    return ModelRegistry.from_dict(data, base_dir=base_dir)
+    return ModelRegistry.from_dict(data, base_dir=base_dir, source=source, engine=engine,
+                                   llm_factory=llm_factory)

@@ -9,7 +9,8 @@
 3. Else the tiny offline base as the model `base`.
 
 Resolution is cheap and happens at once (a wrong path fails before the server starts); the
-returned loader does the slow part (reading weights) and runs in the server's background.
+returned loader does the slow part (reading weights) and runs in the server's background. Both
+engines read the models through `tsukeku.backends` (`--engine vllm`: `tsukeku.backends.vllm`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ MODELS_FILE_NAMES = ("models.yaml", "models.yml")
 
 
 def model_dir() -> Path:
-    return Path(os.environ.get("TSUKEKU_MODEL_DIR", "/opt/ml/model"))
+    from tsukeku.settings import env
+
+    return env().model_dir
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,10 @@ def single_model_spec(folder: Path) -> dict[str, Any]:
     if (folder / "config.json").is_file():
         return {"kind": "local", "base": str(folder)}
     from tsukeku.models import adapter_config, resolve_adapter_dir
+    from tsukeku.settings import env
 
     adapter = resolve_adapter_dir(folder)  # ModelError when it is neither
-    base = os.environ.get("TSUKEKU_BASE")
+    base = env().base
     if not base:
         declared = adapter_config(adapter).base_model_name_or_path
         base = declared if declared and Path(declared).exists() else "tiny"
@@ -75,13 +79,12 @@ def registry_loader(models: str | os.PathLike | None, *, engine: str = "hf"
     """Resolves the models now; returns the loader that builds the registry (slow)."""
     source = resolve_source(models)
     if engine == "vllm":
-        from tsukeku.serving.vllm_engine import load_vllm_registry, require_vllm
+        from tsukeku.backends.vllm import require_vllm
 
         require_vllm()
-        return lambda: load_vllm_registry(source)
-    if engine != "hf":
+    elif engine != "hf":
         raise ConfigError(f"unknown engine {engine!r}; use hf or vllm")
-    return lambda: load_hf_registry(source)
+    return lambda: load_registry(source, engine=engine)
 
 
 def models_data(source: ModelSource) -> tuple[dict[str, Any], Path | None]:
@@ -99,18 +102,31 @@ def models_data(source: ModelSource) -> tuple[dict[str, Any], Path | None]:
         return data, source.path.parent
     if source.kind == "dir":
         assert source.path is not None
-        name = os.environ.get("TSUKEKU_MODEL_NAME", "model")
+        from tsukeku.settings import env
+
+        name = env().model_name
         return {"models": {name: single_model_spec(source.path)}}, source.path
     return {"models": {"base": {"kind": "local", "base": "tiny"}}}, None
 
 
-def load_hf_registry(source: ModelSource) -> Any:
+def load_registry(source: ModelSource, *, engine: str = "hf", llm_factory: Any = None) -> Any:
+    """The registry of a source. With the vllm engine the local models are built at once (a
+    vLLM engine takes minutes and the GPU; the server builds every model before /ping anyway);
+    `llm_factory(base, enable_lora, dtype)` replaces `vllm.LLM` (tests)."""
     from tsukeku.backends import load_models_file, registry_from_dict
 
     if source.kind == "file":
-        return load_models_file(source.path)
-    data, base_dir = models_data(source)
-    return registry_from_dict(data, base_dir=base_dir)
+        assert source.path is not None
+        registry = load_models_file(source.path, engine=engine, llm_factory=llm_factory)
+    else:
+        data, base_dir = models_data(source)
+        registry = registry_from_dict(data, base_dir=base_dir, source=source.describe(),
+                                      engine=engine, llm_factory=llm_factory)
+    if engine == "vllm":
+        for name in registry.names():
+            if registry.spec(name).kind == "local":
+                registry.get(name)
+    return registry
 
 
 def write_models_file(path: str | os.PathLike, name: str, *, base: str | os.PathLike = "tiny",
