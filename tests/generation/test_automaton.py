@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tsukeku.generation.constraints import (
-    Meter,
-    MoraAutomaton,
-    MoraConstraintLogitsProcessor,
-    RowMaxNewTokens,
-    RowSamplingLogitsProcessor,
-)
+from tsukeku.generation.constraints import Meter, MoraAutomaton, MoraConstraintLogitsProcessor
+from tsukeku.generation.sampling import RowMaxNewTokens, RowSamplingLogitsProcessor
 from tsukeku.generation.token_table import build_table
 from tsukeku.prosody.kana import kana_morae
 

@@ -26,6 +26,7 @@ from tsukeku.errors import ConfigError, InputError, ModelError
 from tsukeku.generation.candidates import Checked, make_candidate, rank, target_form
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
+from tsukeku.prompts import resolve_template
 
 BASE_ADAPTER = "__base__"  # the base model alone, adapters disabled (PEFT's name for it)
 MAX_ROWS = 64  # rows one request may sample in one round (its limits: ComposeRequest)
@@ -116,38 +117,6 @@ def adapter_base(adapter: str | os.PathLike) -> str | None:
         return adapter_config(adapter).base_model_name_or_path
     except ModelError:
         return None
-
-
-def find_template(*dirs: str | os.PathLike | None, tokenizer: Any = None):
-    """The prompt template saved beside an adapter, in its run dir, or with the base
-    (prompt.json); the `completion` template when none is there."""
-    from tsukeku.prompts import FILE_NAME, PromptTemplate, get_template
-
-    for d in dirs:
-        if d is None:
-            continue
-        p = Path(d)
-        for candidate in (p, p.parent):
-            if (candidate / FILE_NAME).is_file():
-                return PromptTemplate.load(candidate, tokenizer)
-    return get_template("completion")
-
-
-def resolve_template(spec: Any, tokenizer: Any, *dirs: str | os.PathLike | None):
-    """A template given as an object, a name (completion, instruction, chat …), a prompt.json
-    path or directory — or, when None, the one found beside the model (`find_template`)."""
-    from tsukeku.prompts import TEMPLATE_NAMES, PromptTemplate, get_template
-
-    if spec is None:
-        return find_template(*dirs, tokenizer=tokenizer)
-    if isinstance(spec, PromptTemplate):
-        return spec
-    if str(spec) in (*TEMPLATE_NAMES, "instruction-rinna"):
-        return get_template(str(spec), tokenizer)
-    if Path(str(spec)).exists():
-        return PromptTemplate.load(str(spec), tokenizer)
-    raise ConfigError(f"prompt template {spec!r} is neither a template name "
-                      f"({', '.join(TEMPLATE_NAMES)}) nor a prompt.json file or directory")
 
 
 @dataclass
@@ -363,13 +332,10 @@ class Composer:
         import contextlib
 
         import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
+        from transformers import LogitsProcessorList
 
-        from tsukeku.generation.constraints import (
-            MoraConstraintLogitsProcessor,
-            RowMaxNewTokens,
-            RowSamplingLogitsProcessor,
-        )
+        from tsukeku.generation.constraints import MoraConstraintLogitsProcessor
+        from tsukeku.generation.sampling import row_sampling, row_stopping
 
         tok = self.tokenizer
         model = self.model
@@ -391,20 +357,13 @@ class Composer:
             constraint = MoraConstraintLogitsProcessor(self.automaton(), [r.meter for r in rows],
                                                        prompt_len)
             processors.append(constraint)
-        kwargs: dict[str, Any] = {}
-        settings = {(r.request.temperature, r.request.top_k, r.request.top_p) for r in rows}
-        if len(settings) == 1:
-            temperature, top_k, top_p = settings.pop()
-            kwargs.update(temperature=temperature, top_k=top_k, top_p=top_p)
-        else:
-            processors.append(RowSamplingLogitsProcessor(
-                [r.request.temperature for r in rows], [r.request.top_k for r in rows],
-                [r.request.top_p for r in rows]))
-            kwargs.update(temperature=1.0, top_k=0, top_p=1.0)
+        per_row, kwargs = row_sampling([r.request.temperature for r in rows],
+                                       [r.request.top_k for r in rows],
+                                       [r.request.top_p for r in rows])
+        if per_row is not None:
+            processors.append(per_row)
         budgets = [r.max_new_tokens for r in rows]
-        stopping = StoppingCriteriaList()
-        if len(set(budgets)) > 1:
-            stopping.append(RowMaxNewTokens(prompt_len, budgets))
+        stopping = row_stopping(prompt_len, budgets)
         marker = self.template.end
         if marker and not any(self.token_table().raw[i] == marker.encode() for i in end_ids):
             if any(r.meter is None for r in rows):  # an end marker of several tokens

@@ -34,11 +34,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, StoppingCriteria
+from transformers import LogitsProcessor
 
 from tsukeku.generation.token_table import TokenTable, char_morae, smallable, viable_prefix
 from tsukeku.prosody.kana import SMALL_KANA
@@ -476,46 +476,3 @@ def _fit(mask: torch.Tensor, vocab: int) -> torch.Tensor:
         return mask[:, :vocab]
     pad = torch.zeros(mask.shape[0], vocab - mask.shape[1], dtype=torch.bool, device=mask.device)
     return torch.cat([mask, pad], dim=1)
-
-
-class RowSamplingLogitsProcessor(LogitsProcessor):
-    """Temperature, top-k and top-p chosen per row, for a batch mixing requests with different
-    sampling settings in one generate call (generate's own warpers take one value per call).
-    Applied after the constraint mask; rows use the same rules as transformers' warpers."""
-
-    def __init__(self, temperature: list[float], top_k: list[int], top_p: list[float]):
-        self.temperature = torch.tensor(temperature, dtype=torch.float32).clamp_min(1e-5)
-        self.top_k = top_k
-        self.top_p = torch.tensor(top_p, dtype=torch.float32)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
-        scores = scores / self.temperature.to(scores.device, scores.dtype).unsqueeze(1)
-        vocab = scores.shape[-1]
-        ks = torch.tensor([k if 0 < k < vocab else vocab for k in self.top_k],
-                          device=scores.device)
-        if bool((ks < vocab).any()):
-            kth = torch.sort(scores, dim=-1, descending=True).values.gather(
-                1, (ks - 1).unsqueeze(1))
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        top_p = self.top_p.to(scores.device)
-        if bool((top_p < 1.0).any()):
-            sorted_logits, sorted_idx = torch.sort(scores, descending=False, dim=-1)
-            cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-            remove = cumulative <= (1 - top_p).unsqueeze(1)
-            remove[:, -1] = False  # keep at least one token
-            remove = remove.scatter(1, sorted_idx, remove)
-            scores = scores.masked_fill(remove, float("-inf"))
-        return scores
-
-
-class RowMaxNewTokens(StoppingCriteria):
-    """Stops each row at its own `max_new_tokens` (requests in one batch may differ)."""
-
-    def __init__(self, prompt_length: int, max_new_tokens: list[int]):
-        self.prompt_length = prompt_length
-        self.limits = torch.tensor(max_new_tokens)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any
-                 ) -> torch.BoolTensor:
-        done = (input_ids.shape[1] - self.prompt_length) >= self.limits
-        return done.to(input_ids.device)
