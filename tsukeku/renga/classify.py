@@ -135,10 +135,12 @@ def _match_span(lex: Lexicon, ws: tuple[Morpheme, ...], keys: list, i: int, j: i
             if hit is not None:
                 return hit
     # Okurigana written otherwise than in the saijiki (木枯らし for 木枯し): only for content
-    # words with kanji at both ends and two kanji at least, so that no one-kanji stem (冷たさ →
-    # 冷) and no phrase (あと三日ある → 三日) stands for a word.
+    # words with kanji at both ends, inflected at most at the end, and two kanji at least, so
+    # that no one-kanji stem (冷たさ → 冷) and no phrase (あと三日ある → 三日, 青き葉ずれ → 青葉)
+    # stands for a word.
     edges_kanji = not all_kana(first.surface) and not all_kana(last.surface)
-    if edges_kanji and all(m.pos1 not in _FUNCTION for m in span):
+    content = all(m.pos1 not in _FUNCTION for m in span)
+    if edges_kanji and content and all(m.pos1 not in _INFLECTING for m in span[:-1]):
         ok = okuri_key(keys_[0])
         if ok and len(ok) >= 2 and ok in lex.okuri:
             return lex.okuri[ok]
