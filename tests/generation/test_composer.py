@@ -6,7 +6,8 @@ import pytest
 
 from tsukeku.errors import InputError
 from tsukeku.generation.composer import Composer
-from tsukeku.generation.token_table import table_for, token_bytes
+from tsukeku.generation.token_bytes import token_bytes
+from tsukeku.generation.token_table import table_for
 from tsukeku.generation.types import ComposeRequest
 from tsukeku.prosody import FORMS, check_form
 
