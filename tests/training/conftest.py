@@ -25,6 +25,15 @@ def small_dataset(tmp_path_factory) -> Path:
     return fixture_data.write_dataset(tmp_path_factory.mktemp("small-dataset"))
 
 
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> str:
+    """One MLflow tracking store (sqlite) for the session: creating one runs MLflow's schema
+    migrations, seconds each time. Tests that share it use an experiment of their own."""
+    from tsukeku.training.tracking import default_tracking_uri
+
+    return default_tracking_uri(tmp_path_factory.mktemp("mlflow"))
+
+
 @pytest.fixture
 def fast(tiny_base, bundled_dataset, tmp_path):
     """Keyword arguments of a run that takes a few seconds on 2 cores."""

@@ -24,6 +24,36 @@ def _adapter(run: Path) -> dict:
     return load_file(run / "adapter" / "adapter_model.safetensors")
 
 
+def _record(run: Path) -> dict:
+    return json.loads((run / "run.json").read_text())
+
+
+# what a run is stays as the first process wrote it; what a resume changes is listed here
+PER_PROCESS = {"status", "updated", "pid", "resumed_from", "error", "finished", "summary"}
+
+
+def _same_run_record(before: dict, after: dict, checkpoint: str) -> None:
+    assert after["status"] == "completed" and "error" not in after
+    assert after["resumed_from"] == [*before["resumed_from"], checkpoint]
+    assert {k: v for k, v in after.items() if k not in PER_PROCESS} == \
+        {k: v for k, v in before.items() if k not in PER_PROCESS}
+
+
+def _one_mlflow_run(record: dict, logged_steps: list[int]) -> None:
+    """The run's MLflow id names the only run of its experiment, finished, with the metrics of
+    both halves."""
+    import mlflow
+
+    ids = record["mlflow"]
+    client = mlflow.MlflowClient(tracking_uri=ids["tracking_uri"])
+    experiment = client.get_experiment_by_name(ids["experiment"])
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs] == [ids["run_id"]]
+    assert runs[0].info.status == "FINISHED"
+    steps = {m.step for m in client.get_metric_history(ids["run_id"], "loss")}
+    assert steps == set(logged_steps)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_resume_after_kill_matches_uninterrupted_run(tiny_base, bundled_dataset, tmp_path):
     common = {"base": str(tiny_base), "data": str(bundled_dataset), "max_steps": STEPS,
@@ -50,8 +80,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_base, bundled_dataset,
         _, err = proc.communicate()
     assert marker is not None, f"no checkpoint before the end: {err.decode()[-2000:]}"
     run = marker.parents[2]
-    info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "running"  # it really died mid-run
+    before = _record(run)
+    assert before["status"] == "running"  # it really died mid-run
+    assert before["mlflow"]["run_id"]
     assert not (run / "adapter").exists()
 
     from tsukeku.training.runs import list_runs
@@ -61,8 +92,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_base, bundled_dataset,
     main_rc = subprocess.run([sys.executable, "-m", "tsukeku", "train", "--resume", str(run), "--quiet"],
                              env=env, capture_output=True, text=True, timeout=300)
     assert main_rc.returncode == 0, main_rc.stderr[-2000:]
-    info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "completed" and info["resumed_from"]
+    info = _record(run)
+    assert info["status"] == "completed" and len(info["resumed_from"]) == 1
+    checkpoint = info["resumed_from"][0]
+    assert int(checkpoint.split("-")[1]) >= int(marker.parent.name.split("-")[1])
 
     straight = train(build_config(None, **common, runs_dir=str(tmp_path / "straight"), mlflow=False),
                      quiet=True)
@@ -76,9 +109,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_base, bundled_dataset,
     assert any(t.abs().max() > 1e-3 for k, t in a.items() if "lora_B" in k)
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(EVERY, STEPS + 1, EVERY))  # no duplicated rows after the resume
-    # both runs are in the same MLflow run
-    mlflow_run = info["mlflow"]["run_id"]
-    assert mlflow_run
+    # both halves are one run: the same run record and the same MLflow run
+    _same_run_record(before, info, checkpoint)
+    assert info["mlflow"] == before["mlflow"]
+    _one_mlflow_run(info, steps)
 
 
 def test_resume_refuses_a_completed_run(tiny_base, bundled_dataset, tmp_path):
@@ -107,24 +141,30 @@ class _StopAfter:
         self.callback = CB()
 
 
-def test_resume_in_process_after_interrupt(tiny_base, bundled_dataset, tmp_path):
+def test_resume_in_process_after_interrupt(tiny_base, bundled_dataset, tmp_path, mlflow_store):
     """The fast twin of the SIGKILL test: interrupt after a checkpoint, resume, compare."""
     import torch
 
     common = {"base": str(tiny_base), "data": str(bundled_dataset), "max_steps": 16,
-              "batch_size": 4, "save_steps": 4, "logging_steps": 4, "dropout": 0.1, "seed": 3,
-              "mlflow": False}
+              "batch_size": 4, "save_steps": 4, "logging_steps": 4, "dropout": 0.1, "seed": 3}
     stop = _StopAfter(8)
     with pytest.raises(KeyboardInterrupt):
-        train(build_config(None, **common, runs_dir=str(tmp_path / "a"), name="r"), quiet=True,
-              callbacks=[stop.callback])
+        train(build_config(None, **common, runs_dir=str(tmp_path / "a"), name="r",
+                           tracking_uri=mlflow_store, experiment=f"resume-{tmp_path.name}"),
+              quiet=True, callbacks=[stop.callback])
     run = next((tmp_path / "a").glob("r-*"))
-    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    before = _record(run)
+    assert before["status"] == "interrupted"
     # the marker is written by the recorder's on_save, which runs before the interrupting callback
     assert (run / "checkpoints" / "checkpoint-8" / CHECKPOINT_DONE).exists()
     resumed = train(resume=run, quiet=True)
-    straight = train(build_config(None, **common, runs_dir=str(tmp_path / "b")), quiet=True)
+    straight = train(build_config(None, **common, runs_dir=str(tmp_path / "b"), mlflow=False),
+                     quiet=True)
     a, b = _adapter(resumed.run_dir), _adapter(straight.run_dir)
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5), k
-    assert json.loads((run / "run.json").read_text())["resumed_from"] == ["checkpoint-8"]
+    after = _record(run)
+    assert after["resumed_from"] == ["checkpoint-8"]
+    _same_run_record(before, after, "checkpoint-8")
+    assert after["mlflow"] == before["mlflow"]
+    _one_mlflow_run(after, [4, 8, 12, 16])
