@@ -128,7 +128,11 @@ def _match_span(lex: Lexicon, ws: tuple[Morpheme, ...], keys: list, i: int, j: i
     # Kana is looked up by reading only where the analysis saw nouns and knows no kanji
     # spelling for them (else its lemma decides: あり is 有り, not 蟻; なし is 無し, not 梨).
     by_reading = all(m.pos1 in _NOUNS and all_kana(m.lemma) for m in span)
-    keys_ = (head + s, head + lemma if lemma else None, head + okuri if okuri else None)
+    # An inflected form's bare surface is no word (経 of 経ぬ is not the sutra): only its
+    # dictionary form and okurigana key are looked up.
+    inflected = last.pos1 in _INFLECTING and lemma is not None
+    surface_key = None if inflected and j - i == 1 else head + s
+    keys_ = (surface_key, head + lemma if lemma else None, head + okuri if okuri else None)
     for key in keys_:
         if key and (by_reading or not all_kana(key)):
             hit = _lookup(lex, key)
@@ -141,7 +145,7 @@ def _match_span(lex: Lexicon, ws: tuple[Morpheme, ...], keys: list, i: int, j: i
     edges_kanji = not all_kana(first.surface) and not all_kana(last.surface)
     content = all(m.pos1 not in _FUNCTION for m in span)
     if edges_kanji and content and all(m.pos1 not in _INFLECTING for m in span[:-1]):
-        ok = okuri_key(keys_[0])
+        ok = okuri_key(head + s)
         if ok and len(ok) >= 2 and ok in lex.okuri:
             return lex.okuri[ok]
     if j - i > 1:

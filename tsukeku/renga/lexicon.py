@@ -86,6 +86,8 @@ def build_lexicon(saijiki: Saijiki) -> Lexicon:
             topics |= topics_of.pop(kana_key(s), set())
         if e.category in CATEGORY_TOPICS and "花" not in topics:
             topics.add(CATEGORY_TOPICS[e.category])
+        if e.category == "天文" and "月" in e.word and "五月" not in e.word:
+            topics.add("月")  # a moon of the saijiki (夏の月, 寒月, 月の夜), not 五月雨
         w = Word(e.word, e.season, e.category, frozenset(topics))
         for s in spellings:
             add(s, w)
