@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev test test-all lint demo browser bench bench-prosody bench-train bench-compose bench-serve bench-link clean
+.PHONY: setup setup-dev test test-all lint demo browser bench bench-prosody bench-train bench-compose bench-serve bench-link bench-renga clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ lint: setup-dev
 demo: setup
 	$(BIN)/tsukeku demo
 
-bench: bench-prosody bench-train bench-compose bench-serve bench-link
+bench: bench-prosody bench-train bench-compose bench-serve bench-link bench-renga
 
 bench-prosody: setup
 	$(BIN)/python benchmarks/bench_prosody.py
@@ -56,6 +56,9 @@ bench-compose: setup
 
 bench-serve: setup
 	$(BIN)/python benchmarks/bench_serve.py
+
+bench-renga: setup
+	$(BIN)/python benchmarks/bench_renga.py
 
 bench-link: setup
 	$(BIN)/python benchmarks/bench_link.py
