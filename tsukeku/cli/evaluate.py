@@ -25,6 +25,9 @@ def eval_cmd(
     link_distractors: int = _O(9, "--link-distractors", min=0, max=99,
                                help="next-verse selection: rank each true 付句 among this many "
                                     "others of its form (0: skip)"),
+    judge: str | None = _O(None, "--judge",
+                           help="a chat model of the models file (openai or bedrock) that scores "
+                                "付き and 転じ (1-5) and picks the better of two; optional"),
     temperature: float = _O(0.8, "--temperature", min=0.0),
     base: str = _O("tiny", "--base", help="base for NAME=ADAPTER models outside a run"),
     runs_dir: Path = _O(Path("runs"), "--runs-dir", help="where run names are looked up"),
@@ -33,7 +36,7 @@ def eval_cmd(
 ) -> None:
     """Measure models on the test split: form adherence (constrained and not), novelty,
     diversity, F1 vs the reference, next-verse selection (recall@1, MRR), held-out loss,
-    latency, arena ratings. Writes report.json/.md/.html + PNG plots."""
+    latency, arena ratings; with --judge, a judge model's rubric scores and pairwise picks. Writes report.json/.md/.html + PNG plots."""
     import json
 
     from tsukeku.evaluation.models import registry_for
@@ -46,9 +49,9 @@ def eval_cmd(
     report = evaluate(registry, names, data, out, n=n, limit=limit, seed=seed,
                       modes=tuple(mode), arena_db=arena_db,
                       sampling={"temperature": temperature}, quiet=quiet,
-                      link_distractors=link_distractors)
+                      link_distractors=link_distractors, judge=judge)
     if as_json:
-        typer.echo(json.dumps({k: report[k] for k in ("models", "runs", "arena")},
+        typer.echo(json.dumps({k: report.get(k) for k in ("models", "runs", "arena", "judge")},
                               ensure_ascii=False))
     elif not quiet:
         typer.echo(f"report: {(out / 'report.html').resolve()}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from tsukeku.errors import ConfigError
 from tsukeku.evaluation import heldout, link, plots, runner
+from tsukeku.evaluation import judge as judge_mod
 from tsukeku.io import write_json_atomic, write_text_atomic
 
 PNG_FILES = {"form": "form_adherence.png", "latency": "latency.png", "loss": "loss_curves.png"}
@@ -26,15 +27,17 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
              n: int = 3, limit: int | None = None, seed: int = 0,
              modes: tuple[str, ...] = ("constrained", "unconstrained"),
              arena_db: str | Path | None = None, sampling: dict[str, Any] | None = None,
-             quiet: bool = False, link_distractors: int = link.DISTRACTORS) -> dict[str, Any]:
+             quiet: bool = False, link_distractors: int = link.DISTRACTORS,
+             judge: str | None = None) -> dict[str, Any]:
     """`link_distractors`: how many other 付句 each true one is ranked among (0: no
-    next-verse selection)."""
+    next-verse selection). `judge`: a chat model of the registry (openai or bedrock) that
+    scores each model's best 付句 and the reference, and picks the better of every two."""
     from tsukeku.training.data import read_split
 
     unknown = [m for m in modes if m not in runner.MODES]
     if unknown:
         raise ConfigError(f"unknown mode(s) {', '.join(unknown)}; use constrained, unconstrained")
-    for name in names:
+    for name in [*names, *([judge] if judge else [])]:
         if name not in registry:
             raise ConfigError(f"no model named {name!r}; the models are: "
                               f"{', '.join(registry.names())}")
@@ -54,8 +57,10 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
         "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
         "data": str(Path(data_dir).resolve()), "test_prompts": len(records), "n": n,
         "seed": seed, "sampling": sampling, "models": {}, "runs": {}, "arena": None,
-        "link_candidates": 1 + link_distractors if link_items else 0,
+        "link_candidates": 1 + link_distractors if link_items else 0, "judge": None,
     }
+    ask = judge_mod.asker(registry.get(judge)) if judge else None
+    best: dict[str, list[str | None]] = {}  # each model's best 付句 per 前句, for the judge
     latencies: dict[str, list[float]] = {}
     with _progress(quiet) as progress:
         for name in names:
@@ -74,6 +79,9 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
                 if outcome.errors:
                     entry["modes"][mode]["error_examples"] = outcome.errors[:5]
                 latencies.setdefault(name, outcome.latencies_ms)
+                if mode == "constrained" or name not in best:
+                    best[name] = [top.text if (top := runner.best(res)) else None
+                                  for res in outcome.results]
             entry["heldout"] = heldout.heldout_loss(backend, records)
             if link_items:
                 task = progress.add_task(f"{name} · next-verse selection", total=len(link_items))
@@ -84,6 +92,10 @@ def evaluate(registry: Any, names: list[str], data_dir: str | Path, out: str | P
             if run is not None:
                 report["runs"][name] = _run_summary(run)
             report["models"][name] = entry
+        if ask is not None:
+            task = progress.add_task(f"judge {judge}", total=len(records))
+            report["judge"] = {"model": judge, **judge_mod.judge(
+                ask, records, best, seed=seed, on_step=lambda t=task: progress.advance(t))}
     if arena_db:
         report["arena"] = _arena(arena_db, names)
     _write(report, latencies, Path(out))
@@ -128,6 +140,9 @@ F1_NOTE = ("F1 vs reference: content-word (lemma) F1 of the best candidate again
 LINK_NOTE = ("Each held-out 前句's own 付句 ranked among {d} others of the same form from the "
              "same split (fixed seed) by the model's mean log-probability per 付句 token; "
              "chance recall@1 is {chance:.0%}. Brackets: 95% bootstrap intervals over the 前句.")
+JUDGE_NOTE = ("A model's opinion, not a poet's: 付き = responds to the 前句, 転じ = moves away "
+              "from the 打越 (only where the 前句 has a verse before it); 'reference' is the "
+              "held-out 付句. The order of each pair is drawn per 前句 (fixed seed).")
 
 
 def _link_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -186,6 +201,18 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
         tables.append(("Methods compared (training runs behind the models)",
                        ["model", "method", "trainable params", "steps", "train tokens",
                         "base test loss", "tuned test loss", "reduction"], rows, ""))
+    verdicts = report.get("judge")
+    if verdicts:
+        rows = [[c, _fmt(s["tsuki"]), _fmt(s["tenji"]), f"{s['scored']}", str(s["unparsed"])]
+                for c, s in verdicts["scores"].items()]
+        tables.append((f"Judge {verdicts['model']}: rubric scores (1–5)",
+                       ["contestant", "付き", "転じ", "scored", "unreadable"], rows, JUDGE_NOTE))
+        rows = [[p["a"], p["b"], _fmt(p["a_win_rate"], True), _fmt(p["a_wins"]),
+                 _fmt(p["b_wins"]), str(p["ties"]), str(p["unparsed"])]
+                for p in verdicts["pairs"]]
+        tables.append((f"Judge {verdicts['model']}: the better of two",
+                       ["A", "B", "A's win rate", "A wins", "B wins", "ties", "unreadable"], rows,
+                       ""))
     arena = report.get("arena")
     if arena:
         rows = [[r["model"], _fmt(r["rank"]), _fmt(r["rating"]),

@@ -39,8 +39,10 @@ def _verse_forms(records: Sequence[dict], outcome: ModeOutcome):
     return got, want
 
 
-def _top(result: CompositionResult):
+def best(result: CompositionResult):
+    """The candidate a visitor is shown first (highest score), or None."""
     return max(result.candidates, key=lambda c: c.score) if result.candidates else None
+
 
 
 def summarise_mode(records: Sequence[dict], outcome: ModeOutcome, *, n: int,
@@ -49,7 +51,7 @@ def summarise_mode(records: Sequence[dict], outcome: ModeOutcome, *, n: int,
     per 前句 (what a visitor is shown first) and over all candidates for distinct-n."""
     got, want = _verse_forms(records, outcome)
     adherence = metrics.form_adherence(got, want)
-    tops = [(rec, _top(res)) for rec, res in zip(records, outcome.results, strict=False)]
+    tops = [(rec, best(res)) for rec, res in zip(records, outcome.results, strict=False)]
     tops = [(rec, c) for rec, c in tops if c is not None]
     all_readings = [c.reading for res in outcome.results for c in res.candidates]
     top_readings = [c.reading for _, c in tops]
@@ -110,7 +112,7 @@ def samples(records: Sequence[dict], outcome: ModeOutcome, k: int = 5) -> list[d
     """The first k 前句 with the best candidate, for the report."""
     rows = []
     for rec, res in list(zip(records, outcome.results, strict=False))[:k]:
-        top = _top(res)
+        top = best(res)
         rows.append({"previous": rec["previous"], "reference": rec["next"],
                      "candidate": top.text if top else None,
                      "reading": top.reading if top else None,
