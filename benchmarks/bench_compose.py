@@ -94,15 +94,11 @@ def table_costs(tokenizer) -> dict[str, float]:
     from tsukeku.generation import token_table as tt
 
     with tempfile.TemporaryDirectory(prefix="tsukeku-table-") as tmp:
-        tt._MEMORY.clear()
-        tt._CHARS.clear()
-        tt._PREFIXES.clear()
-        tt.segment_morae.cache_clear()
+        tt.clear_memory()
         start = time.perf_counter()
         built = tt.table_for(tokenizer, cache_dir=Path(tmp))
         build = time.perf_counter() - start
-        tt._MEMORY.clear()
-        tt._CHARS.clear()
+        tt.clear_memory()
         start = time.perf_counter()
         loaded = tt.table_for(tokenizer, cache_dir=Path(tmp))
         tt.readable_chars(Path(tmp))

@@ -163,11 +163,11 @@ def test_token_table_is_cached_on_disk(tokenizers_by_kind, tmp_path):
     from tsukeku.generation import token_table
 
     tok = tokenizers_by_kind["byte_bpe"]
-    token_table._MEMORY.clear()
+    token_table.clear_memory()
     first = table_for(tok, cache_dir=tmp_path)
     assert not first.from_cache and first.build_seconds > 0
     assert list(tmp_path.glob(f"{first.key}.json"))
-    token_table._MEMORY.clear()
+    token_table.clear_memory()
     second = table_for(tok, cache_dir=tmp_path)
     assert second.from_cache and second.key == first.key
     assert (second.m0 == first.m0).all() and (second.usable == first.usable).all()

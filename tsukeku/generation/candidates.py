@@ -8,10 +8,9 @@ from typing import Any
 
 from tsukeku.errors import InputError, TsukekuError
 from tsukeku.generation.rerank import Reranker
-from tsukeku.generation.types import Candidate
+from tsukeku.generation.types import MAX_VERSE_CHARS, Candidate
 
 FORMS = ("5-7-5", "7-7")
-MAX_VERSE_CHARS = 200
 _STRIP = "「」『』\"'“”。、，．,.!?！？・ 　"
 
 

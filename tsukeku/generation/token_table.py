@@ -380,6 +380,14 @@ def table_key(raw: list[bytes | None]) -> str:
 _MEMORY: dict[str, TokenTable] = {}
 
 
+def clear_memory() -> None:
+    """Forget the tables held in memory (the disk cache stays): what a new process starts with."""
+    _MEMORY.clear()
+    _CHARS.clear()
+    _PREFIXES.clear()
+    segment_morae.cache_clear()
+
+
 def table_for(tokenizer: Any, *, cache_dir: Path | None = None) -> TokenTable:
     """The token table of `tokenizer`: from memory, from the disk cache, or built now (and
     cached). `build_seconds` on the result is what building it took (also when it came from the
