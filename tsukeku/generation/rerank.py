@@ -10,7 +10,7 @@
   the generated tokens including the end marker and divided by their number, so that long and
   short spellings of a verse compete fairly. Remote backends that give no log-probabilities
   score 0 on this term (the penalties alone order them).
-- Content words are the lemmas (UniDic `lemma`, via fugashi) of nouns, verbs, adjectives,
+- Content words are the lemmas (UniDic `lemma`, via `prosody.analysis`) of nouns, verbs, adjectives,
   adjectival nouns and adverbs, excluding the dependent ones (する, こと …): a 付句 should move
   away from its 前句, not repeat its words in another order.
 - `verbatim`: the candidate's text or reading (spaces removed) is in the set of known 付句 —
@@ -24,41 +24,27 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from tsukeku.errors import DataError
+from tsukeku.prosody.analysis import analyse
 
 CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞"})
-
-_TAGGER_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _tagger():
-    import fugashi
-
-    return fugashi.Tagger()
 
 
 @lru_cache(maxsize=8192)
 def content_words(text: str) -> frozenset[str]:
     """Lemmas of the content words of `text` (ku analysed one by one)."""
-    words: set[str] = set()
-    with _TAGGER_LOCK:  # a MeCab tagger is not safe to share between threads
-        # each ku on its own: the space is a real word boundary (涼しき 軒 ≠ 涼 式)
-        nodes = [(w.surface, w.feature) for ku in text.split() for w in _tagger()(ku)]
-    for surface, feature in nodes:
-        pos1 = getattr(feature, "pos1", None)
-        pos2 = getattr(feature, "pos2", None)
-        if pos1 not in CONTENT_POS or pos2 == "非自立可能":
-            continue
-        lemma = getattr(feature, "lemma", None) or surface
-        words.add(lemma)
-    return frozenset(words)
+    # each ku on its own: the space is a real word boundary (涼しき 軒 ≠ 涼 式)
+    return frozenset(
+        word.lemma or word.surface
+        for ku in text.split()
+        for word in analyse(ku)
+        if word.pos1 in CONTENT_POS and word.pos2 != "非自立可能"
+    )
 
 
 def copy_overlap(candidate: str, previous: str) -> float:
