@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from season_set import season_verses  # tests/renga/season_set.py
 
-    from tsukeku.corpus.bundled import load
+    from tsukeku.corpus.bundled import bundled_chains, load
     from tsukeku.io import write_json_atomic
     from tsukeku.prosody.analysis import _analyse_cached, analyse
     from tsukeku.renga import classify, load_saijiki
     from tsukeku.renga.check import check
     from tsukeku.renga.classify import _infer
-    from tsukeku.renga.mutate import broken_chains, bundled_clean_chains
+    from tsukeku.renga.mutate import broken_chains, clean_chains
 
     saijiki = load_saijiki()
     data = load()
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     held_acc = 1 - len(held_misses) / len(held)
 
     # The checker: broken chains and clean ones.
-    clean = bundled_clean_chains()
+    clean = clean_chains(bundled_chains())
     broken = list(broken_chains(clean))
     missed = [b.name for b in broken if b.rule not in check(b.verses, b.form).rules(b.severity)]
     false_errors = 0

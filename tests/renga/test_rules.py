@@ -3,8 +3,9 @@ chain breaks one rule and must be flagged with its id) and the clean chains (no 
 
 import pytest
 
+from tsukeku.corpus.bundled import bundled_chains
 from tsukeku.renga.check import RULES, auto_form, check
-from tsukeku.renga.mutate import broken_chains, bundled_clean_chains
+from tsukeku.renga.mutate import broken_chains, clean_chains
 from tsukeku.renga.profiles import load_profile, profile_names
 from tsukeku.renga.saijiki import default_path
 
@@ -182,7 +183,7 @@ def test_report_shape():
 
 @pytest.fixture(scope="module")
 def clean():
-    return bundled_clean_chains()
+    return clean_chains(bundled_chains())
 
 
 @needs_saijiki

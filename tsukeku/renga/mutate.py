@@ -9,10 +9,11 @@ classifier reads the new text."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tsukeku.corpus.model import Chain
 from tsukeku.renga.profiles import load_profile
 
 Verses = list[dict[str, Any]]
@@ -175,12 +176,11 @@ def broken_chains(chains: list[tuple[str, str, Verses]]) -> Iterator[Broken]:
                 yield Broken(f"{cid}:{name}", form, rule, severity, result)
 
 
-def bundled_clean_chains() -> list[tuple[str, str, Verses]]:
-    """The bundled chains as verse dicts (the clean side of the suite)."""
-    from tsukeku.corpus.bundled import bundled_chains
-
+def clean_chains(chains: Iterable[Chain]) -> list[tuple[str, str, Verses]]:
+    """(id, form, verse dicts) of the 歌仙 and 半歌仙 among `chains` (the clean side of the
+    suite: the bundled chains, `tsukeku.corpus.bundled.bundled_chains()`)."""
     return [
         (c.id, c.form, [v.to_json() for v in c.verses])
-        for c in bundled_chains()
+        for c in chains
         if c.form in ("歌仙", "半歌仙")
     ]
