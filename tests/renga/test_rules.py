@@ -204,3 +204,45 @@ def test_broken_chains_are_each_flagged_with_their_rule(clean):
     assert {b.rule for b in broken} == set(RULES)
     missed = [b.name for b in broken if b.rule not in check(b.verses, b.form).rules(b.severity)]
     assert not missed
+
+
+def test_new_year_follows_the_profile():
+    hokku = {"text": "初日の出 拝む岬に 人の列", "kind": L}  # a New Year 発句, no labels
+    waki_spring = v(S, "春")
+    waki_winter = v(S, "冬")
+    if not default_path().exists():
+        pytest.skip("the bundled saijiki is not written yet")
+    assert "waki_season" in rules(check([hokku, waki_spring], "歌仙"))  # 新年 → 冬
+    assert "waki_season" not in rules(check([hokku, waki_winter], "歌仙"))
+    assert "waki_season" not in rules(check([hokku, waki_spring], "百韻"))  # old calendar: 春
+
+
+def test_hyakuin_profile_sections():
+    prof = load_profile("百韻")
+    assert prof.length == 100 and len(prof.sections) == 8 and prof.omote == 8
+    assert len(prof.moon_seats) == 7 and len(prof.blossom_seats) == 4
+    vs = chain(["春"] * 3 + ["雑"] * 5)  # the 表 of eight verses without a moon
+    assert "moon_seat" in rules(check(vs, "百韻"))
+    assert "moon_seat" in rules(check(_with_topic(vs, 8, "月"), "百韻"), "warning")
+
+
+def test_check_candidate_names_only_the_new_seat():
+    from tsukeku.renga.check import check_candidate
+
+    vs = chain(["春"] * 3 + ["雑"])
+    bad = v(L, "雑", ["恋"])  # love at verse 5, in the 表
+    assert {x.rule for x in check_candidate(vs, bad, "歌仙")} == {"omote_taboo"}
+    assert check_candidate(vs, v(L, "秋", ["月"]), "歌仙") == []
+
+
+@needs_saijiki
+def test_checking_costs_well_under_a_millisecond_per_verse(clean):
+    import time
+
+    cid, form, vs = next(c for c in clean if c[1] == "歌仙")
+    check(vs, form)  # classifications cached, as in a session
+    t = time.perf_counter()
+    for _ in range(20):
+        check(vs, form)
+    per_verse_ms = (time.perf_counter() - t) / 20 / len(vs) * 1000
+    assert per_verse_ms < 0.5, per_verse_ms

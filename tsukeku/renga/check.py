@@ -291,3 +291,24 @@ def _ageku(prof: Profile, seats: list[Seat], done: bool, out: list[Violation]) -
         out.append(Violation("ageku", WARNING, (len(seats),),
                              f"the 挙句 is {last.season}; it should close in the blossom's "
                              f"season ({want})"))  # fmt: skip
+
+
+def check_candidate(
+    chain: Sequence[Any],
+    candidate: Any,
+    form: str = "auto",
+    *,
+    profile: str | Profile | None = None,
+) -> list[Violation]:
+    """The violations a candidate verse would bring at the next seat of an unfinished chain:
+    those of the chain with it appended that name its seat (what a composer or a session asks
+    of each candidate)."""
+    seat = len(chain) + 1
+    verses = [*chain, candidate]
+    if form == "auto" and profile is None:
+        form = auto_form(len(verses))
+    complete = None
+    if isinstance(profile, Profile):
+        complete = seat >= profile.length
+    report = check(verses, form, profile=profile, complete=complete)
+    return [v for v in report.violations if seat in v.verses]
