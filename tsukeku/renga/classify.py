@@ -94,17 +94,19 @@ def _token_keys(m: Morpheme) -> tuple[str, str | None, str | None]:
     lemma = kana_key(m.lemma) if m.lemma and m.lemma != m.surface else None
     okuri = None
     if m.pos1 in _INFLECTING and m.lemma:
-        i = len(m.surface)
-        while i and "\u3041" <= m.surface[i - 1] <= "\u3096":
-            i -= 1
-        stem = m.surface[:i] if i else ""
-        i = len(m.lemma)
-        while i and "\u3041" <= m.lemma[i - 1] <= "\u3096":
-            i -= 1
-        tail = m.lemma[i:]
+        stem = m.surface[: _kana_tail(m.surface)]
+        tail = m.lemma[_kana_tail(m.lemma) :]
         if stem and tail:
             okuri = kana_key(stem + tail)
     return surface, lemma, okuri
+
+
+def _kana_tail(word: str) -> int:
+    """Where the trailing hiragana (okurigana) of a word begins."""
+    i = len(word)
+    while i and "\u3041" <= word[i - 1] <= "\u3096":
+        i -= 1
+    return i
 
 
 def _lookup(lex: Lexicon, key: str | None) -> Word | None:
