@@ -39,8 +39,11 @@ def test_matching_is_by_word_not_substring():
 
 
 def test_kana_kanji_and_historical_spellings_classify_alike():
-    for text in ("古池に 蛙とびこむ 音すなり", "古池に かはづとびこむ 音すなり",
-                 "古池に かわずとびこむ 音すなり"):  # fmt: skip
+    for text in (
+        "古池に 蛙とびこむ 音すなり",
+        "古池に かはづとびこむ 音すなり",
+        "古池に かわずとびこむ 音すなり",
+    ):
         assert classify(text).season == "春", text
 
 

@@ -20,8 +20,14 @@ def run(capsys, *args):
 
 
 def test_classify_json(capsys):
-    code, out, _ = run(capsys, "renga", "classify", "--json", "名月を 待つ間の雲の 早きこと",
-                       "爽やかや ビルの窓拭く 人の影")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "renga",
+        "classify",
+        "--json",
+        "名月を 待つ間の雲の 早きこと",
+        "爽やかや ビルの窓拭く 人の影",
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 2
     assert rows[0]["season"] == "秋" and rows[0]["kigo"][0]["word"] == "名月"
@@ -41,10 +47,12 @@ def test_check_chains_file_and_exit_codes(capsys, tmp_path):
     # JSON Lines verse records without kind: a broken chain is reported, exit 1
     f = tmp_path / "c.jsonl"
     f.write_text(
-        "\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in
-                  ["恋しさに 筆の進まぬ 夜なりけり", "逢はぬ月日を 指に数ふる"]),
+        "\n".join(
+            json.dumps({"text": t}, ensure_ascii=False)
+            for t in ["恋しさに 筆の進まぬ 夜なりけり", "逢はぬ月日を 指に数ふる"]
+        ),
         encoding="utf-8",
-    )  # fmt: skip
+    )
     code, out, _ = run(capsys, "renga", "check", "--json", str(f))
     report = json.loads(out)
     assert code == 1 and report["verses"] == 2 and report["complete"] is False
@@ -54,7 +62,9 @@ def test_check_chains_file_and_exit_codes(capsys, tmp_path):
 
 def test_check_plain_text_not_alternating(capsys, tmp_path):
     f = tmp_path / "c.txt"
-    f.write_text("風鈴や 路地の奥まで 子らの声\n夕立過ぎて 路地の涼しき 水打てば\n", encoding="utf-8")
+    f.write_text(
+        "風鈴や 路地の奥まで 子らの声\n夕立過ぎて 路地の涼しき 水打てば\n", encoding="utf-8"
+    )
     code, out, _ = run(capsys, "renga", "check", "--json", "--form", "半歌仙", str(f))
     report = json.loads(out)
     assert code == 1 and report["form"] == "半歌仙"

@@ -112,8 +112,7 @@ def test_moon_seat_missing_moved_and_raised():
 
 
 def test_blossom_seat():
-    seasons = (["春"] * 3 + ["雑", "秋", "秋", "秋"] + ["雑"] * 5 + ["冬", "雑", "雑"]
-               + ["春"] * 3)  # fmt: skip
+    seasons = ["春"] * 3 + ["雑", "秋", "秋", "秋"] + ["雑"] * 5 + ["冬", "雑", "雑"] + ["春"] * 3
     vs = _with_topic(chain(seasons), 5, "月")
     vs = _with_topic(vs, 13, "月")
     r = check(vs, "半歌仙")
@@ -165,8 +164,14 @@ def test_sarikirai():
 
 
 def test_ageku():
-    seasons = (["春"] * 3 + ["雑", "秋", "秋", "秋"] + ["雑"] * 5 + ["冬", "雑", "雑"]
-               + ["春"] * 2 + ["夏"])  # fmt: skip
+    seasons = (
+        ["春"] * 3
+        + ["雑", "秋", "秋", "秋"]
+        + ["雑"] * 5
+        + ["冬", "雑", "雑"]
+        + ["春"] * 2
+        + ["夏"]
+    )
     vs = _with_topic(_with_topic(_with_topic(chain(seasons), 5, "月"), 13, "月"), 17, "花")
     r = check(vs, "半歌仙")
     assert "ageku" in rules(r, "warning")

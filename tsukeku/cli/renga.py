@@ -44,13 +44,17 @@ def classify_cmd(
 
 @renga_app.command("check")
 def check_cmd(
-    file: Path = typer.Argument(..., help="A chain: JSON Lines verse records, corpus chains "
-                                "(each line a chain), or plain text, one verse per line."),
+    file: Path = typer.Argument(
+        ...,
+        help="A chain: JSON Lines verse records, corpus chains "
+        "(each line a chain), or plain text, one verse per line.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object (per chain)."),
     form: str = typer.Option("auto", "--form", help="auto, 歌仙, 半歌仙 or 百韻."),
-    profile: str | None = typer.Option(None, "--profile",
-                                       help="Rule profile: kasen, hankasen, hyakuin or a YAML file."),
-) -> None:  # fmt: skip
+    profile: str | None = typer.Option(
+        None, "--profile", help="Rule profile: kasen, hankasen, hyakuin or a YAML file."
+    ),
+) -> None:
     """Check a chain against the rules of a session. Exit 0 without errors, 1 with errors."""
     from tsukeku.errors import InputError
     from tsukeku.renga.chainfile import read_chain_file
@@ -71,8 +75,10 @@ def check_cmd(
             _echo_json(obj)
             continue
         head = f"{chain.id + ': ' if chain.id else ''}{report.form} ({report.profile}), "
-        typer.echo(f"{head}{report.verses} verses{'' if report.complete else ' (unfinished)'}: "
-                   f"{report.errors} error(s), {report.warnings} warning(s)")  # fmt: skip
+        typer.echo(
+            f"{head}{report.verses} verses{'' if report.complete else ' (unfinished)'}: "
+            f"{report.errors} error(s), {report.warnings} warning(s)"
+        )
         for v in report.violations:
             where = ",".join(map(str, v.verses))
             typer.echo(f"  {v.severity:7} {v.rule:13} [{where}] {v.message}")

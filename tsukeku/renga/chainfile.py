@@ -31,11 +31,11 @@ def _verse(obj: Any, where: str) -> dict[str, Any]:
     if isinstance(obj, str):
         obj = {"text": obj}
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-        raise InputError(f"{where}: a verse record needs a non-empty \"text\"")
+        raise InputError(f'{where}: a verse record needs a non-empty "text"')
     v = {k: obj[k] for k in _FIELDS if obj.get(k) is not None}
     v["text"] = " ".join(v["text"].replace("\u3000", " ").split())
     if "topics" in v and not isinstance(v["topics"], list | tuple):
-        raise InputError(f"{where}: \"topics\" must be a list")
+        raise InputError(f'{where}: "topics" must be a list')
     return v
 
 
@@ -65,7 +65,7 @@ def read_chain_file(path: str | os.PathLike) -> list[ChainInput]:
         chains = []
         for no, r in records:
             if not isinstance(r["verses"], list) or not r["verses"]:
-                raise InputError(f"{p}:{no}: \"verses\" must be a non-empty list")
+                raise InputError(f'{p}:{no}: "verses" must be a non-empty list')
             verses = [_verse(v, f"{p}:{no}: verse {i}") for i, v in enumerate(r["verses"], 1)]
             form = r.get("form") if r.get("form") in ("歌仙", "半歌仙", "百韻") else None
             chains.append(ChainInput(verses, form, r.get("id"), f"{p}:{no}"))

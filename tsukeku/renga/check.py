@@ -17,9 +17,19 @@ from tsukeku.renga.profiles import SEASON_CLASS, Profile, load_profile
 
 ERROR, WARNING = "error", "warning"
 RULES = (
-    "length", "alternation", "hokku_season", "hokku_kireji", "waki_season", "season_run",
-    "moon_seat", "blossom_seat", "omote_taboo", "uchikoshi", "sarikirai", "ageku",
-)  # fmt: skip
+    "length",
+    "alternation",
+    "hokku_season",
+    "hokku_kireji",
+    "waki_season",
+    "season_run",
+    "moon_seat",
+    "blossom_seat",
+    "omote_taboo",
+    "uchikoshi",
+    "sarikirai",
+    "ageku",
+)
 _LENGTHS = {"歌仙": 36, "半歌仙": 18, "百韻": 100}
 _KU_KIND = {3: "長句", 2: "短句"}
 
@@ -32,8 +42,12 @@ class Violation:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "verses": list(self.verses),
-                "message": self.message}  # fmt: skip
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "verses": list(self.verses),
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -141,8 +155,14 @@ def check(
 def _length(prof: Profile, n: int, out: list[Violation]) -> None:
     if n > prof.length:
         extra = tuple(range(prof.length + 1, n + 1))
-        out.append(Violation("length", ERROR, extra,
-                             f"a {prof.form} has {prof.length} verses; this chain has {n}"))  # fmt: skip
+        out.append(
+            Violation(
+                "length",
+                ERROR,
+                extra,
+                f"a {prof.form} has {prof.length} verses; this chain has {n}",
+            )
+        )
 
 
 def _alternation(seats: list[Seat], out: list[Violation]) -> None:
@@ -151,22 +171,40 @@ def _alternation(seats: list[Seat], out: list[Violation]) -> None:
     for i in range(1, len(seats)):
         a, b = seats[i - 1].kind, seats[i].kind
         if a is not None and a == b:
-            out.append(Violation("alternation", ERROR, (i, i + 1),
-                                 f"two {b} in a row: 長句 and 短句 must alternate"))  # fmt: skip
+            out.append(
+                Violation(
+                    "alternation",
+                    ERROR,
+                    (i, i + 1),
+                    f"two {b} in a row: 長句 and 短句 must alternate",
+                )
+            )
 
 
 def _hokku_waki(seats: list[Seat], out: list[Violation]) -> None:
     hokku = seats[0]
     if hokku.season == "雑":
-        out.append(Violation("hokku_season", ERROR, (1,),
-                             "the 発句 has no season: it must hold a season word of the moment"))  # fmt: skip
+        out.append(
+            Violation(
+                "hokku_season",
+                ERROR,
+                (1,),
+                "the 発句 has no season: it must hold a season word of the moment",
+            )
+        )
     if not hokku.c.kireji:
-        out.append(Violation("hokku_kireji", WARNING, (1,),
-                             "the 発句 has no 切字 (や, かな, けり …)"))  # fmt: skip
+        out.append(
+            Violation("hokku_kireji", WARNING, (1,), "the 発句 has no 切字 (や, かな, けり …)")
+        )
     if len(seats) > 1 and hokku.season != "雑" and seats[1].season != hokku.season:
-        out.append(Violation("waki_season", ERROR, (1, 2),
-                             f"the 脇 is {seats[1].season}, not in the 発句's season "
-                             f"({hokku.season})"))  # fmt: skip
+        out.append(
+            Violation(
+                "waki_season",
+                ERROR,
+                (1, 2),
+                f"the 脇 is {seats[1].season}, not in the 発句's season ({hokku.season})",
+            )
+        )
 
 
 def _runs(flags: list[bool]) -> list[tuple[int, int]]:
@@ -195,16 +233,30 @@ def _season_runs(prof: Profile, seats: list[Seat], done: bool, out: list[Violati
             cut_off = j == n - 1 and not done
             verses = tuple(range(i + 1, j + 2))
             if length > hi:
-                out.append(Violation("season_run", ERROR, verses,
-                                     f"{s} runs {length} verses; at most {hi}"))  # fmt: skip
+                out.append(
+                    Violation(
+                        "season_run", ERROR, verses, f"{s} runs {length} verses; at most {hi}"
+                    )
+                )
             elif length < lo and not cut_off:
-                out.append(Violation("season_run", ERROR, verses,
-                                     f"{s} runs {length} verse(s); at least {lo}"))  # fmt: skip
+                out.append(
+                    Violation(
+                        "season_run", ERROR, verses, f"{s} runs {length} verse(s); at least {lo}"
+                    )
+                )
         i = j + 1
 
 
-def _seats(prof: Profile, seats: list[Seat], topic: str, places: list[int], rule: str,
-           out: list[Violation], *, earlier_ok: bool) -> None:  # fmt: skip
+def _seats(
+    prof: Profile,
+    seats: list[Seat],
+    topic: str,
+    places: list[int],
+    rule: str,
+    out: list[Violation],
+    *,
+    earlier_ok: bool,
+) -> None:
     n = len(seats)
     what = "月" if topic == "月" else "正花"
     for seat in places:
@@ -217,26 +269,45 @@ def _seats(prof: Profile, seats: list[Seat], topic: str, places: list[int], rule
         if seat in found or (earlier_ok and any(i < seat for i in found)):
             continue
         if found:
-            out.append(Violation(rule, WARNING, (found[0],),
-                                 f"the {what} of the {name} is at verse {found[0]}, moved from "
-                                 f"its seat {seat}"))  # fmt: skip
+            out.append(
+                Violation(
+                    rule,
+                    WARNING,
+                    (found[0],),
+                    f"the {what} of the {name} is at verse {found[0]}, moved from its seat {seat}",
+                )
+            )
         elif n >= b:
-            out.append(Violation(rule, ERROR, (seat,),
-                                 f"no {what} verse in the {name} (verses {a}–{b}); its seat is "
-                                 f"verse {seat}"))  # fmt: skip
+            out.append(
+                Violation(
+                    rule,
+                    ERROR,
+                    (seat,),
+                    f"no {what} verse in the {name} (verses {a}–{b}); its seat is verse {seat}",
+                )
+            )
 
 
 def _omote(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
     for i, seat in enumerate(seats[: prof.omote], start=1):
         bad = [t for t in prof.omote_taboo_error if t in seat.c.topics]
         if bad:
-            out.append(Violation("omote_taboo", ERROR, (i,),
-                                 f"{'・'.join(bad)} in the first {prof.omote} verses"))  # fmt: skip
+            out.append(
+                Violation(
+                    "omote_taboo", ERROR, (i,), f"{'・'.join(bad)} in the first {prof.omote} verses"
+                )
+            )
         soft = [t for t in prof.omote_taboo_warning if t in seat.c.topics]
         soft += [f"the name {n}" for n in seat.c.names]
         if soft:
-            out.append(Violation("omote_taboo", WARNING, (i,),
-                                 f"{'・'.join(soft)} in the first {prof.omote} verses"))  # fmt: skip
+            out.append(
+                Violation(
+                    "omote_taboo",
+                    WARNING,
+                    (i,),
+                    f"{'・'.join(soft)} in the first {prof.omote} verses",
+                )
+            )
 
 
 def _uchikoshi(seats: list[Seat], out: list[Violation]) -> None:
@@ -244,14 +315,24 @@ def _uchikoshi(seats: list[Seat], out: list[Violation]) -> None:
         a, b, c = seats[i - 2].c, seats[i - 1].c, seats[i].c
         shared = [t for t in c.topics if t in a.topics and t not in b.topics]
         if shared:
-            out.append(Violation("uchikoshi", ERROR, (i - 1, i + 1),
-                                 f"verse {i + 1} returns to the 打越 (verse {i - 1}): "
-                                 f"{'・'.join(shared)}"))  # fmt: skip
+            out.append(
+                Violation(
+                    "uchikoshi",
+                    ERROR,
+                    (i - 1, i + 1),
+                    f"verse {i + 1} returns to the 打越 (verse {i - 1}): {'・'.join(shared)}",
+                )
+            )
         words = sorted((c.content & a.content) - b.content)
         if words:
-            out.append(Violation("uchikoshi", WARNING, (i - 1, i + 1),
-                                 f"verse {i + 1} repeats the 打越's word(s) "
-                                 f"{'・'.join(words)}"))  # fmt: skip
+            out.append(
+                Violation(
+                    "uchikoshi",
+                    WARNING,
+                    (i - 1, i + 1),
+                    f"verse {i + 1} repeats the 打越's word(s) {'・'.join(words)}",
+                )
+            )
 
 
 def _sarikirai(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
@@ -266,19 +347,32 @@ def _sarikirai(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
         if cls in prof.no_runs:
             for a, b in _runs(flags):
                 if b > a:
-                    out.append(Violation("sarikirai", ERROR, tuple(range(a + 1, b + 2)),
-                                         f"{cls} in {b - a + 1} verses in a row"))  # fmt: skip
+                    out.append(
+                        Violation(
+                            "sarikirai",
+                            ERROR,
+                            tuple(range(a + 1, b + 2)),
+                            f"{cls} in {b - a + 1} verses in a row",
+                        )
+                    )
 
 
-def _gaps(seats: list[Seat], flags: list[bool], cls: str, gap: int, least: int,
-          out: list[Violation]) -> None:  # fmt: skip
+def _gaps(
+    seats: list[Seat], flags: list[bool], cls: str, gap: int, least: int, out: list[Violation]
+) -> None:
     runs = _runs(flags)
     for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
         between = start - end - 1
         if least <= between < gap:
-            out.append(Violation("sarikirai", ERROR, (end + 1, start + 1),
-                                 f"{cls} returns after {between} verse(s); the rule asks "
-                                 f"{gap} between ({gap}句去り)"))  # fmt: skip
+            out.append(
+                Violation(
+                    "sarikirai",
+                    ERROR,
+                    (end + 1, start + 1),
+                    f"{cls} returns after {between} verse(s); the rule asks "
+                    f"{gap} between ({gap}句去り)",
+                )
+            )
 
 
 def _ageku(prof: Profile, seats: list[Seat], done: bool, out: list[Violation]) -> None:
@@ -288,9 +382,14 @@ def _ageku(prof: Profile, seats: list[Seat], done: bool, out: list[Violation]) -
     want = blossoms[-1].season if blossoms and blossoms[-1].season != "雑" else "春"
     last = seats[-1]
     if last.season != want:
-        out.append(Violation("ageku", WARNING, (len(seats),),
-                             f"the 挙句 is {last.season}; it should close in the blossom's "
-                             f"season ({want})"))  # fmt: skip
+        out.append(
+            Violation(
+                "ageku",
+                WARNING,
+                (len(seats),),
+                f"the 挙句 is {last.season}; it should close in the blossom's season ({want})",
+            )
+        )
 
 
 def check_candidate(

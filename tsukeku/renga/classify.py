@@ -31,7 +31,20 @@ _FUNCTION = {"助詞", "助動詞", "接尾辞", "接頭辞", "補助記号", "�
 _INFLECTING = {"動詞", "形容詞", "助動詞", "形状詞"}
 _CONTENT = {"名詞", "動詞", "形容詞", "形状詞"}
 _NOUNS = {"名詞", "形状詞", "代名詞"}
-_GENERIC = {"事", "物", "為る", "居る", "有る", "成る", "来る", "見る", "言う", "行く", "此の", "其の"}
+_GENERIC = {
+    "事",
+    "物",
+    "為る",
+    "居る",
+    "有る",
+    "成る",
+    "来る",
+    "見る",
+    "言う",
+    "行く",
+    "此の",
+    "其の",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +56,13 @@ class Kigo:
     end: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"word": self.word, "season": self.season, "start": self.start, "end": self.end,
-                "entry": self.entry}  # fmt: skip
+        return {
+            "word": self.word,
+            "season": self.season,
+            "start": self.start,
+            "end": self.end,
+            "entry": self.entry,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +207,11 @@ def _infer(text: str, saijiki_path: str | None) -> tuple:
             m = ws[i]
             if m.pos2 == "固有名詞":
                 names.append(m.surface)
-            if m.pos1 in _CONTENT and m.pos2 not in ("数詞", "非自立可能") and m.lemma not in _GENERIC:
+            if (
+                m.pos1 in _CONTENT
+                and m.pos2 not in ("数詞", "非自立可能")
+                and m.lemma not in _GENERIC
+            ):
                 content.add(m.lemma)
             hit, end = None, i + 1
             if not _is_month(ws, i):

@@ -69,8 +69,12 @@ def mutations(form: str) -> list[tuple[str, str, str, Callable[[Verses], Verses 
         return vs
 
     def hokku_kireji(vs: Verses) -> Verses | None:
-        vs[0] = {"text": "朝風に 庭の草木の 揺れてゐる", "kind": "長句",
-                 "season": vs[0]["season"], "topics": ["植物"]}  # fmt: skip
+        vs[0] = {
+            "text": "朝風に 庭の草木の 揺れてゐる",
+            "kind": "長句",
+            "season": vs[0]["season"],
+            "topics": ["植物"],
+        }
         return vs
 
     def waki_season(vs: Verses) -> Verses | None:

@@ -124,9 +124,7 @@ def _index(entries: tuple[Entry, ...], where: str) -> Saijiki:
                 by_spelling.setdefault(kana_key(spelling), e)
         for r in e.readings:
             readings.setdefault(kana_key(r), []).append(e)
-    by_reading = {
-        k: es[0] for k, es in readings.items() if len({e.season for e in es}) == 1
-    }
+    by_reading = {k: es[0] for k, es in readings.items() if len({e.season for e in es}) == 1}
     return Saijiki(entries, by_spelling, by_reading, where)
 
 
