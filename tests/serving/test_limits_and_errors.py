@@ -45,6 +45,37 @@ def test_body_over_6mib_with_content_length_is_413_before_reading(server):
     assert json.loads(body)["error"]["type"] == "payload_too_large"
 
 
+def _urllib_post(url: str, data, headers: dict[str, str]) -> tuple[int, dict]:
+    """POST with Python's urllib, which writes the whole body before it reads the answer."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_oversize_body_from_urllib_gets_the_413_not_a_reset(server):
+    # Content-Length over the limit: the server answers before reading, then reads and drops
+    # the rest, so that urllib (still writing) does not see "connection reset by peer".
+    status, body = _urllib_post(f"{server.url}/invocations", b"x" * (MAX_BODY_BYTES + 4096),
+                                {"Content-Type": "text/plain"})
+    assert status == 413 and body["error"]["type"] == "payload_too_large"
+    assert httpx.get(f"{server.url}/ping").status_code == 200
+
+
+def test_oversize_chunked_body_from_urllib_gets_the_413(server):
+    piece = b"x" * 65536
+    # chunked (no length), 4 MiB past the limit: more than socket buffers hold
+    chunks = (piece for _ in range(MAX_BODY_BYTES // len(piece) + 64))
+    status, body = _urllib_post(f"{server.url}/v1/completions", chunks,
+                                {"Content-Type": "application/json"})
+    assert status == 413 and body["error"]["type"] == "payload_too_large"
+
+
 def test_body_at_the_limit_passes_the_size_check(server):
     body = json.dumps({"inputs": PREVIOUS}).encode()
     body += b" " * (MAX_BODY_BYTES - len(body))

@@ -37,9 +37,20 @@ def _decode(raw: bytes, charset: str) -> str:
         raise BadRequest(f"the body is not valid {charset} text") from None
 
 
-def _parse_json(raw: bytes) -> Any:
+TOO_DEEP = "the JSON body is nested too deeply; send a flat object such as {\"inputs\": \"…\"}"
+
+
+def _loads(raw: bytes) -> Any:
+    """json.loads, with nesting past the parser's recursion limit as a bad body (never a 500)."""
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return _loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest(f"malformed JSON body: {err}") from None
 
@@ -56,7 +67,7 @@ async def read_payload(request: Request, *, allow_text: bool) -> Any:
         raise BadRequest(f"the body is empty; send {accepted}")
     if media is None:
         try:
-            return json.loads(raw)
+            return _loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
             if allow_text:
                 return _decode(raw, charset)

@@ -15,6 +15,7 @@ untouched.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -108,57 +109,103 @@ class _BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """413 for a body over `max_bytes`: at once when Content-Length says so, else as soon as a
+    chunked body grows past it. Before the answer is finished, the rest of the body is read and
+    dropped (up to `drain_factor` × the limit, for at most `drain_timeout_s`): a client that
+    writes its whole body before reading (Python's urllib, anything on http.client) would
+    otherwise be cut off by the close and see "connection reset" instead of the 413. The 413
+    itself goes out first, so a client that reads while it writes sees it at once."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, *, drain_factor: float = 2.0,
+                 drain_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.drain_bytes = int(drain_factor * max_bytes)
+        self.drain_timeout_s = drain_timeout_s
 
     def _message(self) -> str:
         mib = self.max_bytes / (1024 * 1024)
         return f"the request body is over the {mib:g} MiB limit ({self.max_bytes} bytes); send less"
 
+    async def _drain(self, receive: Receive, received: int) -> None:
+        try:
+            async with asyncio.timeout(self.drain_timeout_s):
+                while received <= self.drain_bytes:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away
+                    received += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return
+        except TimeoutError:
+            return
+
+    def _draining_send(self, send: Send, receive: Receive, received: Callable[[], int]) -> Send:
+        """`send` that holds the end of the answer until the body has been drained."""
+
+        async def draining_send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await send({**message, "more_body": True})
+                await self._drain(receive, received())
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        return draining_send
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        # A client that waits for "100 Continue" sends no body after a 413: nothing to drain.
+        drains = headers.get("expect", "").lower() != "100-continue"
+        declared = headers.get("content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.max_bytes
+                size = int(declared)
             except ValueError:
                 await error_response(400, "bad_request", "Content-Length is not a number")(
                     scope, receive, send
                 )
                 return
-            if too_big:  # answered without reading a byte of the body
-                await error_response(413, "payload_too_large", self._message())(
-                    scope, receive, send
-                )
+            if size > self.max_bytes:  # answered before reading a byte of the body
+                reply = error_response(413, "payload_too_large", self._message())
+                if drains and size <= self.drain_bytes:
+                    send = self._draining_send(send, receive, lambda: 0)
+                await reply(scope, receive, send)
                 return
 
         received = 0
+        over = False
         response_started = False
 
         async def counted_receive() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    over = True
                     raise _BodyTooLarge(self.max_bytes)
             return message
+
+        draining_send = self._draining_send(send, receive, lambda: received)
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-            await send(message)
+            # The 413 (from here or from the app's handler for _BodyTooLarge) drains the body.
+            await (draining_send if over and drains else send)(message)
 
         try:
             await self.app(scope, counted_receive, tracking_send)
         except _BodyTooLarge:
             if response_started:
                 raise
-            await error_response(413, "payload_too_large", self._message())(scope, receive, send)
+            reply = error_response(413, "payload_too_large", self._message())
+            await reply(scope, receive, tracking_send)
 
 
 class DrainMiddleware:
