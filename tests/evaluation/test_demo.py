@@ -11,6 +11,10 @@ import urllib.request
 
 import pytest
 
+# `tsukeku demo` in subprocesses: builds data, trains LoRA and OFT, evaluates, serves (~1 minute
+# on 2 cores, most of it in the module's fixture). Its steps have fast tests of their own.
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:

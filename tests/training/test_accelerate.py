@@ -9,7 +9,7 @@ import sys
 import pytest
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two processes that each import torch and train: tens of seconds
 def test_train_as_two_ddp_processes(tiny_base, bundled_dataset, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", "29533", "-m", "tsukeku", "train",

@@ -54,6 +54,7 @@ def _one_mlflow_run(record: dict, logged_steps: list[int]) -> None:
     assert steps == set(logged_steps)
 
 
+@pytest.mark.slow  # ~18 s: 120 steps in a killed process and its resume, then 120 more straight
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_resume_after_kill_matches_uninterrupted_run(tiny_base, bundled_dataset, tmp_path):
     common = {"base": str(tiny_base), "data": str(bundled_dataset), "max_steps": STEPS,
