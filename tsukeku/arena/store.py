@@ -92,7 +92,7 @@ def default_db_path() -> Path:
     from tsukeku.settings import env
 
     configured = env().arena_db
-    if configured is not None and configured != Path():  # set and not empty
+    if configured is not None:
         return configured.expanduser()
 
     return home() / "arena.sqlite3"

@@ -58,8 +58,9 @@ def fetch_hachidaishu(
     import httpx
 
     from tsukeku.corpus.readers.hachidaishu import looks_like_hachidaishu
+    from tsukeku.settings import env
 
-    base = (base_url or os.environ.get("TSUKEKU_ZENODO_URL") or ZENODO_URL).rstrip("/")
+    base = (base_url or env().zenodo_url or ZENODO_URL).rstrip("/")
     target = Path(out_dir).expanduser() if out_dir is not None else default_dir()
     fallback = f"{base}/records/{RECORD_ID}/files/{FILE_NAME}?download=1"
     offline_hint = (

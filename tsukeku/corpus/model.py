@@ -13,7 +13,9 @@ import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from tsukeku.errors import explain_validation
 
 Kind = Literal["長句", "短句"]
 Season = Literal["春", "夏", "秋", "冬", "雑"]
@@ -195,11 +197,5 @@ class Chain(_Record):
             )
 
 
-def explain(err: ValidationError) -> str:
-    """A one-line reason out of a pydantic error: where in the record and what is wrong."""
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+# One formatter for every pydantic error (tsukeku.errors); `explain` is its name for records.
+explain = explain_validation

@@ -13,7 +13,6 @@ extension and contents (a folder reads every file it holds):
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -59,9 +58,11 @@ def _reader(fmt: str) -> Reader:
 def shared_data_dirs() -> list[Path]:
     """Where the named reference sources are looked for: $TSUKEKU_SHARED_DATA, then
     ../shared/data beside the working directory and beside the tsukeku checkout."""
+    from tsukeku.settings import env
+
     dirs = []
-    if env := os.environ.get("TSUKEKU_SHARED_DATA"):
-        dirs.append(Path(env).expanduser())
+    if (configured := env().shared_data) is not None:
+        dirs.append(configured.expanduser())
     dirs.append(Path.cwd().parent / "shared" / "data")
     dirs.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
     return list(dict.fromkeys(dirs))

@@ -182,8 +182,7 @@ def read_json_poems(path: str | os.PathLike, log: Any, name: str,
     from pydantic import ValidationError
 
     from tsukeku.corpus.issues import IssueLog
-    from tsukeku.corpus.model import explain
-    from tsukeku.errors import InputError
+    from tsukeku.errors import InputError, explain_validation
 
     log = log if log is not None else IssueLog()
     path = Path(path)
@@ -200,7 +199,7 @@ def read_json_poems(path: str | os.PathLike, log: Any, name: str,
                     raise ValueError(f"expected an object per poem, got {type(rec).__name__}")
                 link = to_link(rec)
             except ValidationError as err:
-                bad(line, f"invalid poem: {explain(err)}")
+                bad(line, f"invalid poem: {explain_validation(err)}")
                 continue
             except (ValueError, InputError) as err:
                 bad(line, str(err))

@@ -34,9 +34,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import explain
 from tsukeku.corpus.readers.common import SourceData, read_text, tanka_link
-from tsukeku.errors import InputError
+from tsukeku.errors import InputError, explain_validation
 
 NAME = "hachidaishu"
 FILE_NAME = "hachidai.db"
@@ -200,7 +199,7 @@ def read_hachidaishu(
                 source=name,
             )
         except ValidationError as err:
-            log.bad(path, line, f"{where}: {explain(err)}")
+            log.bad(path, line, f"{where}: {explain_validation(err)}")
             data.bad_records += 1
             continue
         data.links.append(link)

@@ -15,8 +15,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import Chain, Link, explain
+from tsukeku.corpus.model import Chain, Link
 from tsukeku.corpus.readers.common import SourceData, read_text
+from tsukeku.errors import explain_validation
 from tsukeku.io import write_text_atomic
 
 
@@ -54,7 +55,7 @@ def read_records(
         try:
             record = model.model_validate(obj)
         except ValidationError as err:
-            bad(f"invalid {model.__name__.lower()}: {explain(err)}")
+            bad(f"invalid {model.__name__.lower()}: {explain_validation(err)}")
             continue
         if record.id in seen:
             bad(f"duplicate id {record.id!r} (first on line {seen[record.id]})")

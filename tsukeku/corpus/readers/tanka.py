@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import SEASONS, explain
+from tsukeku.corpus.model import SEASONS
 from tsukeku.corpus.readers.common import (
     SourceData,
     iter_json_array,
@@ -30,7 +30,7 @@ from tsukeku.corpus.readers.common import (
     split_tanka,
     tanka_link,
 )
-from tsukeku.errors import InputError
+from tsukeku.errors import InputError, explain_validation
 
 
 def _str(rec: dict[str, Any], *keys: str) -> str | None:
@@ -144,7 +144,7 @@ def read_tanka(
                     raise ValueError(f"expected an object per poem, got {type(rec).__name__}")
                 link = tanka_record_link(rec, source=source, fallback_id=f"{lineno:05d}")
             except ValidationError as err:
-                log.bad(path, lineno, f"invalid poem: {explain(err)}")
+                log.bad(path, lineno, f"invalid poem: {explain_validation(err)}")
                 data.bad_records += 1
                 continue
             except (ValueError, InputError) as err:

@@ -26,11 +26,10 @@ from tsukeku.corpus.model import (
     Chain,
     Verse,
     chain_form_for_length,
-    explain,
     kind_for_form,
 )
 from tsukeku.corpus.readers.common import SourceData, normalise_space, read_text
-from tsukeku.errors import InputError
+from tsukeku.errors import InputError, explain_validation
 
 _AUTHOR = re.compile(r"^([^\s:：]{1,24})\s*[:：]\s*(\S.*)$")
 
@@ -103,7 +102,7 @@ def read_text_chains(
             try:
                 verse, deviations = _verse(text, author)
             except ValidationError as err:
-                problem = (lineno, f"invalid verse: {explain(err)}")
+                problem = (lineno, f"invalid verse: {explain_validation(err)}")
                 break
             except (ValueError, InputError) as err:
                 problem = (lineno, str(err))
@@ -130,7 +129,7 @@ def read_text_chains(
                     source=source,
                 )
             except ValidationError as err:
-                problem = (start, f"invalid chain: {explain(err)}")
+                problem = (start, f"invalid chain: {explain_validation(err)}")
         if problem is not None:
             title = f" ({block.title})" if block.title else ""
             log.bad(path, problem[0], f"chain {n}{title}: {problem[1]}")
