@@ -107,16 +107,21 @@ def season_of(kigo: tuple[Kigo, ...], new_year_as: str = NEW_YEAR_AS) -> str:
 
 
 def _token_keys(m: Morpheme) -> tuple[str, str | None, str | None]:
-    """(surface key, dictionary-form key, kanji stem + okurigana key) of one word."""
-    surface = kana_key(m.surface)
-    lemma = kana_key(m.lemma) if m.lemma and m.lemma != m.surface else None
+    """(surface, dictionary form, kanji stem + dictionary okurigana) of one word, as written:
+    keys are made of a whole span (kana_key), since historical kana fold across word
+    boundaries (衣替へ analysed 衣 替 へ is 衣替え)."""
+    lemma = m.lemma if m.lemma and m.lemma != m.surface else None
     okuri = None
     if m.pos1 in _INFLECTING and m.lemma:
         stem = m.surface[: _kana_tail(m.surface)]
         tail = m.lemma[_kana_tail(m.lemma) :]
         if stem and tail:
-            okuri = kana_key(stem + tail)
-    return surface, lemma, okuri
+            okuri = stem + tail
+    return m.surface, lemma, okuri
+
+
+def _hiragana(text: str) -> bool:
+    return all("\u3041" <= c <= "\u3096" for c in text)
 
 
 def _kana_tail(word: str) -> int:
@@ -127,9 +132,10 @@ def _kana_tail(word: str) -> int:
     return i
 
 
-def _lookup(lex: Lexicon, key: str | None) -> Word | None:
-    if not key:
+def _lookup(lex: Lexicon, text: str | None) -> Word | None:
+    if not text:
         return None
+    key = kana_key(text)
     return lex.kana.get(key) if all_kana(key) else lex.spelling.get(key)
 
 
@@ -141,16 +147,20 @@ def _match_span(lex: Lexicon, ws: tuple[Morpheme, ...], keys: list, i: int, j: i
     first, last = span[0], span[-1]
     if first.pos1 in _FUNCTION and (j - i == 1 or all_kana(first.surface)):
         return None
-    if j - i > 1 and last.pos1 == "助詞":
-        return None
     head = "".join(keys[k][0] for k in range(i, j - 1))
+    if j - i > 1 and last.pos1 == "助詞":
+        # A word ending in what MeCab took for a particle (衣替へ → 衣 替 へ) matches only as
+        # written, in full.
+        key = kana_key(head + keys[j - 1][0])
+        return None if all_kana(key) else lex.spelling.get(key)
     s, lemma, okuri = keys[j - 1]
     # Kana is looked up by reading only where the analysis saw nouns and knows no kanji
     # spelling for them (else its lemma decides: あり is 有り, not 蟻; なし is 無し, not 梨).
     by_reading = all(m.pos1 in _NOUNS and all_kana(m.lemma) for m in span)
     # An inflected form's bare surface is no word (経 of 経ぬ is not the sutra): only its
-    # dictionary form and okurigana key are looked up.
-    inflected = last.pos1 in _INFLECTING and lemma is not None
+    # dictionary form and okurigana key are looked up (a surface ending like its dictionary
+    # form, 凍てつく for 凍て付く, is looked up as written too).
+    inflected = last.pos1 in _INFLECTING and lemma is not None and lemma[-1:] != s[-1:]
     surface_key = None if inflected and j - i == 1 else head + s
     keys_ = (surface_key, head + lemma if lemma else None, head + okuri if okuri else None)
     for key in keys_:
@@ -158,6 +168,13 @@ def _match_span(lex: Lexicon, ws: tuple[Morpheme, ...], keys: list, i: int, j: i
             hit = _lookup(lex, key)
             if hit is not None:
                 return hit
+    # A word in (historical) hiragana that MeCab cut into pieces (うぐひす → うぐ ひ す,
+    # こほろぎ → こ ほろぎ): the whole run by reading, when it is three kana at least.
+    whole = head + s
+    if j - i > 1 and not by_reading and _hiragana(whole) and len(whole) >= 3:
+        hit = lex.kana.get(kana_key(whole))
+        if hit is not None:
+            return hit
     # Okurigana written otherwise than in the saijiki (木枯らし for 木枯し): only for content
     # words with kanji at both ends, inflected at most at the end, and two kanji at least, so
     # that no one-kanji stem (冷たさ → 冷) and no phrase (あと三日ある → 三日, 青き葉ずれ → 青葉)
