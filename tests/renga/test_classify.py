@@ -96,3 +96,21 @@ def test_a_thousand_verses_a_second_cold():
         classify(text)
     rate = len(texts) / (time.perf_counter() - t)
     assert rate > 1000, f"{rate:.0f} verses/s"
+
+
+@pytest.mark.parametrize(
+    "text, season",
+    [
+        ("木枯らしに 押されて帰る 団地まで", "冬"),  # okurigana other than the saijiki's 木枯し
+        ("逢はぬ日の 重なるままに 衣替へ", "夏"),  # historical kana across MeCab's words
+        ("うぐひすの 声に目覚むる 朝の窓", "春"),  # a kana word MeCab cuts into pieces
+        ("凍てつく道に 足をとらるる", "冬"),  # a dictionary form spelled otherwise
+        ("月明かり 屋根を伝ひて 猫の行く", "秋"),  # a moon word that is no saijiki entry
+        ("堀端に 釣り糸垂るる 隠居あり", "雑"),  # あり is 有り, not 蟻
+        ("年経ても 変はらぬ文の 筆の癖", "雑"),  # 経 of 経る is no sutra, and no season
+    ],
+)
+def test_spellings_and_false_friends(text, season):
+    assert classify(text).season == season
+    if "経" in text:
+        assert "釈教" not in classify(text).topics
