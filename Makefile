@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev test test-all lint demo browser bench bench-prosody bench-train bench-compose bench-serve bench-link bench-renga clean
+.PHONY: setup setup-dev test test-all lint demo browser bench bench-prosody bench-train bench-compose bench-serve bench-link bench-renga bench-gpu clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-renga: setup
 
 bench-link: setup
 	$(BIN)/python benchmarks/bench_link.py
+
+# One CUDA GPU, no network (so no `setup` step): .venv's Python when there is one, else the
+# Python on PATH with the project installed. Without CUDA it says so and exits 0.
+bench-gpu:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/bench_gpu.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
