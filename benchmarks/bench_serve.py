@@ -35,6 +35,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tsukeku.evaluation.metrics import percentile  # noqa: E402
 from tsukeku.io import write_json_atomic  # noqa: E402
 
 
@@ -58,10 +59,8 @@ class Phase:
         return self.ok / self.seconds
 
     def percentile(self, q: float) -> float:
-        xs = sorted(self.latencies_ms)
-        if not xs:
-            return float("nan")
-        return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs)) - 1))]
+        """numpy.percentile (linear interpolation), as the evaluation reports latencies."""
+        return percentile(self.latencies_ms, q)
 
 
 def machine() -> str:
