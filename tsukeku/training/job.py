@@ -76,44 +76,6 @@ def _oom_message(cfg: TrainConfig, device: str) -> str:
     return f"out of memory while training on {device}; try " + ", ".join(tips)
 
 
-def _make_trainer_class():
-    from transformers import Trainer
-
-    from tsukeku.training.data import LengthGroupedEpochSampler, SeededRandomSampler
-    from tsukeku.training.evaluate import target_loss
-
-    class TsukekuTrainer(Trainer):
-        """The HF Trainer with replayable samplers and a token-weighted 付句 eval loss."""
-
-        def __init__(self, *args, train_lengths, batching: str, eval_collator, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._lengths = train_lengths
-            self._batching = batching
-            self._eval_collator = eval_collator
-
-        def _get_train_sampler(self, train_dataset=None):
-            if self._batching == "packed":
-                # the Trainer's own random sampler (seeded per epoch by accelerate, so a resumed
-                # run replays the same order): the batches of a plain HF training script
-                return super()._get_train_sampler(train_dataset)
-            cls = LengthGroupedEpochSampler if self._batching == "grouped" else SeededRandomSampler
-            return cls(self._lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                       seed=self.args.seed)
-
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-            ds = eval_dataset if eval_dataset is not None else self.eval_dataset
-            m = target_loss(self.model, ds.examples, self._eval_collator,
-                            self.args.per_device_eval_batch_size, device=self.args.device)
-            metrics = {f"{metric_key_prefix}_loss": m["loss"],
-                       f"{metric_key_prefix}_perplexity": m["perplexity"],
-                       f"{metric_key_prefix}_target_tokens": m["tokens"]}
-            self.log(metrics)
-            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-            return metrics
-
-    return TsukekuTrainer
-
-
 def _shared_run_dir(cfg: TrainConfig, name: str) -> Path:
     """The main process makes the run dir; under accelerate the others are told its path."""
     state = _state()
@@ -160,6 +122,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         default_tracking_uri,
         latest_checkpoint,
     )
+    from tsukeku.training.trainer import TsukekuTrainer
 
     _quiet_libraries(quiet)
     data_dir = D.check_dataset_dir(cfg.data)
@@ -286,8 +249,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
     )
     collator = D.make_collator(tokenizer, pad_to_multiple_of=None if use_cpu else 8)
     train_collator = D.PackedCollator(tokenizer.pad_token_id, cfg.max_length) if batching == "packed" else collator
-    Trainer = _make_trainer_class()
-    trainer = Trainer(
+    trainer = TsukekuTrainer(
         model=model,
         args=args,
         data_collator=train_collator,
