@@ -19,6 +19,7 @@ def _reduction(base: float | None, tuned: float | None) -> str:
 
 def model_card(run: dict[str, Any], cfg: dict[str, Any], evaluation: dict[str, Any],
                data: dict[str, Any], env: dict[str, Any]) -> str:
+    """README.md of a run: `run` is run.json, `cfg` the flat layout (`TrainConfig.flat()`)."""
     val, val0 = evaluation.get("validation", {}), evaluation.get("validation_base", {})
     test, test0 = evaluation.get("test", {}), evaluation.get("test_base", {})
     train = evaluation.get("train", {})

@@ -260,8 +260,12 @@ class _WithValidOptions:
         out = []
         for e in self.err.errors():
             if e["type"] == "extra_forbidden":
-                model = METHOD_OPTIONS.get(str(e["loc"][0])) if len(e["loc"]) > 1 else TrainConfig
-                names = ", ".join(model.model_fields) if model else ""
+                if len(e["loc"]) > 1:
+                    model = METHOD_OPTIONS.get(str(e["loc"][0]))
+                    names = ", ".join(model.model_fields) if model else ""
+                else:
+                    names = (f"{', '.join(TrainConfig.model_fields)} (and the flat method options "
+                             f"{', '.join(FLAT_OPTIONS)})")
                 e = {**e, "msg": f"unknown option; valid options: {names}"}
             out.append(e)
         return out
