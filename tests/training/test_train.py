@@ -174,7 +174,7 @@ def test_merge_gives_the_same_logits(capsys, lora_run, tmp_path):
 
 def test_config_file_and_flags_via_cli(capsys, fast, tmp_path):
     f = tmp_path / "train.yaml"
-    f.write_text(yaml.safe_dump({**fast, "method": "lora", "rank": 2, "max_steps": 99}))
+    f.write_text(yaml.safe_dump({**fast, "method": "lora", "lora": {"rank": 2}, "max_steps": 99}))
     code, out, err = cli(capsys, "train", "--config", str(f), "--max-steps", "2", "--rank", "4",
                          "--no-mlflow", "--quiet", "--json")
     assert code == 0, err
