@@ -19,3 +19,10 @@ def test_record_writes_only_what_it_has_and_keeps_unknown_keys(tmp_path):
     assert saved["created"] == "2026-01-01T00:00:00+00:00" and saved["updated"] != saved["created"]
     assert not {"mlflow", "finished", "summary"} & set(saved)
     assert read_run(tmp_path)["run_dir"] == str(tmp_path)
+
+
+def test_a_sparse_older_record_still_loads(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"status": "failed", "method": "oft"}))
+    record = RunRecord.load(tmp_path)
+    assert (record.name, record.status, record.method) == (tmp_path.name, "failed", "oft")
+    assert record.created and record.resumed_from == []

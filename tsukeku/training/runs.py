@@ -83,7 +83,14 @@ class RunRecord:
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord:
-        return cls.from_dict(read_run(run_dir))
+        data = read_run(run_dir)
+        # a record written before one of these keys existed still loads (as the dicts it
+        # replaced did, each key read with a default)
+        data.setdefault("name", run_dir.name)
+        data.setdefault("status", "interrupted")
+        data.setdefault("created", now_iso())
+        data.setdefault("updated", data["created"])
+        return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
