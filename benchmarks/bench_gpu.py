@@ -64,7 +64,7 @@ def measure(run: Run, work: Path, peak_override: float | None) -> None:
     from gpu_shapes import SPECIALS, build_model, build_tokenizer, model_config
 
     profile = run.profile
-    dtype = torch.bfloat16 if run.device.startswith("cuda") else torch.float32
+    dtype = torch.bfloat16 if run.bf16 else torch.float32
     gpu_peak(run, peak_override)
     start = time.perf_counter()
     tokenizers = {kind: build_tokenizer(profile.vocab_size, SPECIALS[arch])
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak, when its name "
                                                       "is not in the table")
     ap.add_argument("--batch-size", type=int, help="examples per training step (default 64)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="--tiny: bf16 weights and autocast on the CPU too (as on a GPU)")
     ap.add_argument("--keep-going", action="store_true",
                     help="--tiny: record a failing section and go on (the full run always does)")
     a = ap.parse_args(argv)
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
 
         profile = replace(profile, batch_size=a.batch_size)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    run = Run(profile, device, strict=a.tiny and not a.keep_going)
+    run = Run(profile, device, strict=a.tiny and not a.keep_going,
+              bf16=device == "cuda" or a.bf16)
 
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         work = Path(tmp)

@@ -54,9 +54,10 @@ def log(msg: str) -> None:
 class Run:
     """Figures, notes and timing of one benchmark run; sections fail alone unless strict."""
 
-    def __init__(self, profile: Profile, device: str, strict: bool):
+    def __init__(self, profile: Profile, device: str, strict: bool, bf16: bool):
         self.profile = profile
         self.device = device
+        self.bf16 = bf16  # weights in bf16 and the Trainer's bf16 autocast
         self.strict = strict
         self.figures: dict[str, Any] = {}
         self.notes: list[str] = []

@@ -44,13 +44,12 @@ def timed_training(run: Run, model: Any, cfg: Any, examples: list[dict], collato
             self.ref = now
 
     timer = StepTimer()
-    bf16 = run.device.startswith("cuda")
     args = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=cfg.batch_size, max_steps=cfg.max_steps,
         learning_rate=cfg.resolved_lr(False), lr_scheduler_type=cfg.schedule, warmup_steps=0,
-        max_grad_norm=cfg.max_grad_norm, bf16=bf16, logging_steps=10**6, save_strategy="no",
+        max_grad_norm=cfg.max_grad_norm, bf16=run.bf16, logging_steps=10**6, save_strategy="no",
         report_to="none", disable_tqdm=True, dataloader_num_workers=0, seed=cfg.seed,
-        data_seed=cfg.seed, remove_unused_columns=False, use_cpu=not bf16,
+        data_seed=cfg.seed, remove_unused_columns=False, use_cpu=run.device == "cpu",
     )
     trainer = Trainer(model=model, args=args, data_collator=counting,
                       train_dataset=ExampleDataset(EncodedSplit(examples)), callbacks=[timer])

@@ -110,7 +110,8 @@ def test_peak_table_and_flops():
 @pytest.mark.slow
 def test_tiny_run_measures_every_figure(tmp_path):
     out = tmp_path / "gpu-tiny.json"
-    r = _run("--tiny", "--out", str(out), timeout=900)
+    # bf16 weights and autocast, and a stated peak: the code paths a GPU run takes
+    r = _run("--tiny", "--bf16", "--peak-tflops", "1", "--out", str(out), timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert set(result) == {"figures", "machine", "when", "notes"}
@@ -118,11 +119,14 @@ def test_tiny_run_measures_every_figure(tmp_path):
     missing = [k for k in GPU_FIGURES if k not in figures]
     assert not missing, missing
     assert figures["gpu_name"] == "cpu"
-    assert figures["lora_mfu_rinna_3_6b"] is None  # no bf16 peak for a CPU: not made up
+    assert figures["peak_memory_gib_rinna_3_6b"] is None  # CUDA's counter only
     for key in GPU_FIGURES:
-        if key not in ("gpu_name", "lora_mfu_rinna_3_6b", "lora_mfu_llama_7b",
-                       "peak_memory_gib_rinna_3_6b", "peak_memory_gib_llama_7b"):
+        if key not in ("gpu_name", "peak_memory_gib_rinna_3_6b", "peak_memory_gib_llama_7b"):
             assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    # MFU: 4 FLOPs per frozen weight + 6 per LoRA weight, beside the 6N convention
+    n, lora = figures["rinna_3_6b_matmul_parameters"], figures["lora_trainable_parameters_rinna_3_6b"]
+    assert figures["lora_mfu_6n_convention_rinna_3_6b"] / figures["lora_mfu_rinna_3_6b"] == \
+        pytest.approx(6 * n / (4 * n + 6 * lora), rel=1e-3)
     assert figures["token_table_build_s_32k"] > figures["token_table_cached_load_s_32k"]
     assert 30 < figures["example_tokens_mean"] < 90  # realistic 付句 lengths
     assert result["notes"].startswith("TINY PROFILE")
