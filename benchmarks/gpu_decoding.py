@@ -95,8 +95,9 @@ def child_table(tokenizer_dir: str) -> dict[str, Any]:
     tokenizer = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
     start = time.perf_counter()
     table = table_for(tokenizer)
+    usable = getattr(table, "usable", None)
     return {"seconds": time.perf_counter() - start, "from_cache": table.from_cache,
-            "size": table.size, "usable": int(table.usable.sum())}
+            "size": table.size, "usable": None if usable is None else int(usable.sum())}
 
 
 class CallLog:

@@ -66,6 +66,11 @@ def timed_training(run: Run, model: Any, cfg: Any, examples: list[dict], collato
             "peak_gib": run.peak_gib()}
 
 
+def lora_options(cfg: Any) -> Any:
+    """rank, alpha, dropout of the run's LoRA (grouped as `cfg.lora` or flat on older configs)."""
+    return cfg.options() if hasattr(cfg, "options") else cfg
+
+
 def flops_per_token(n_matmul: int, n_trainable: int) -> tuple[float, float]:
     """(LoRA on a frozen base, the 6N convention). A frozen base weight costs 2 FLOPs per token
     forward and 2 for the gradient of its input backward, but no weight gradient: 4N; the
@@ -106,15 +111,14 @@ def train_section(run: Run, kind: str, model: Any, tokenizer: Any, data: Data, w
     f[f"lora_mfu_{key}"] = ours["tokens_per_s"] * per_token / (peak * 1e12) if peak else None
     f[f"lora_mfu_6n_convention_{key}"] = (ours["tokens_per_s"] * per_token_6n / (peak * 1e12)
                                           if peak else None)
+    lora = lora_options(cfg)
     run.notes.append(
-        f"{key}: LoRA r={cfg.options().rank} alpha={cfg.options().alpha} dropout "
-        f"{cfg.options().dropout} on {','.join(targets)} ({n_trainable:,} trainable of "
+        f"{key}: LoRA r={lora.rank} alpha={lora.alpha} dropout {lora.dropout} on {','.join(targets)} ({n_trainable:,} trainable of "
         f"{n_total:,}); tokens/s by block {[round(r) for r in ours['tokens_per_s_blocks']]}")
     base = peft_model.unload()
     if not with_references:
         return base
     # the same base weights with plain PEFT LoRA of the same settings: only the batches differ
-    lora = cfg.options()
     references = {
         "max_length": DataCollatorForSeq2Seq(tokenizer, padding="max_length",
                                              max_length=cfg.max_length,
