@@ -86,7 +86,7 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
-class Seat:
+class VerseView:
     """One verse as the checker sees it."""
 
     kind: str | None  # 長句 / 短句 as given or from its ku; None when neither tells
@@ -102,13 +102,14 @@ def auto_form(n: int) -> str:
     return "歌仙" if n <= 36 else "百韻"
 
 
-def _seat(verse: Any, profile: Profile, saijiki: str | None) -> Seat:
+def view_verse(verse: Any, profile: Profile, saijiki: str | None = None) -> VerseView:
+    """A verse as the checker judges it (also what `tsukeku.renga.seat` reads a chain with)."""
     c = verse if isinstance(verse, Classification) else classify(verse, saijiki=saijiki)
     kind = verse.get("kind") if isinstance(verse, Mapping) else getattr(verse, "kind", None)
     if kind not in ("長句", "短句"):
         kind = _KU_KIND.get(len(c.text.split(" ")))
     season = c.season if c.season_given else c.inferred_season(profile.new_year_as)
-    return Seat(kind, c, season)
+    return VerseView(kind, c, season)
 
 
 def check(
@@ -129,7 +130,7 @@ def check(
             form = load_profile(profile).form if profile else auto_form(len(verses))
         prof = load_profile(profile or form)
     form = prof.form
-    seats = [_seat(v, prof, saijiki) for v in verses]
+    seats = [view_verse(v, prof, saijiki) for v in verses]
     n = len(seats)
     done = n >= prof.length if complete is None else complete
     report = Report(form=form, profile=prof.name, verses=n, complete=done)
@@ -165,7 +166,7 @@ def _length(prof: Profile, n: int, out: list[Violation]) -> None:
         )
 
 
-def _alternation(seats: list[Seat], out: list[Violation]) -> None:
+def _alternation(seats: list[VerseView], out: list[Violation]) -> None:
     if seats[0].kind == "短句":
         out.append(Violation("alternation", ERROR, (1,), "the 発句 must be a 長句 (5-7-5)"))
     for i in range(1, len(seats)):
@@ -181,7 +182,7 @@ def _alternation(seats: list[Seat], out: list[Violation]) -> None:
             )
 
 
-def _hokku_waki(seats: list[Seat], out: list[Violation]) -> None:
+def _hokku_waki(seats: list[VerseView], out: list[Violation]) -> None:
     hokku = seats[0]
     if hokku.season == "雑":
         out.append(
@@ -219,7 +220,7 @@ def _runs(flags: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def _season_runs(prof: Profile, seats: list[Seat], done: bool, out: list[Violation]) -> None:
+def _season_runs(prof: Profile, seats: list[VerseView], done: bool, out: list[Violation]) -> None:
     n = len(seats)
     i = 0
     while i < n:
@@ -249,7 +250,7 @@ def _season_runs(prof: Profile, seats: list[Seat], done: bool, out: list[Violati
 
 def _seats(
     prof: Profile,
-    seats: list[Seat],
+    seats: list[VerseView],
     topic: str,
     places: list[int],
     rule: str,
@@ -288,7 +289,7 @@ def _seats(
             )
 
 
-def _omote(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
+def _omote(prof: Profile, seats: list[VerseView], out: list[Violation]) -> None:
     for i, seat in enumerate(seats[: prof.omote], start=1):
         bad = [t for t in prof.omote_taboo_error if t in seat.c.topics]
         if bad:
@@ -310,7 +311,7 @@ def _omote(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
             )
 
 
-def _uchikoshi(seats: list[Seat], out: list[Violation]) -> None:
+def _uchikoshi(seats: list[VerseView], out: list[Violation]) -> None:
     for i in range(2, len(seats)):
         a, b, c = seats[i - 2].c, seats[i - 1].c, seats[i].c
         shared = [t for t in c.topics if t in a.topics and t not in b.topics]
@@ -335,7 +336,7 @@ def _uchikoshi(seats: list[Seat], out: list[Violation]) -> None:
             )
 
 
-def _sarikirai(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
+def _sarikirai(prof: Profile, seats: list[VerseView], out: list[Violation]) -> None:
     for cls, gap in prof.sarikirai.items():
         if cls == SEASON_CLASS:
             for season in ("春", "夏", "秋", "冬"):
@@ -358,7 +359,7 @@ def _sarikirai(prof: Profile, seats: list[Seat], out: list[Violation]) -> None:
 
 
 def _gaps(
-    seats: list[Seat], flags: list[bool], cls: str, gap: int, least: int, out: list[Violation]
+    seats: list[VerseView], flags: list[bool], cls: str, gap: int, least: int, out: list[Violation]
 ) -> None:
     runs = _runs(flags)
     for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
@@ -375,7 +376,7 @@ def _gaps(
             )
 
 
-def _ageku(prof: Profile, seats: list[Seat], done: bool, out: list[Violation]) -> None:
+def _ageku(prof: Profile, seats: list[VerseView], done: bool, out: list[Violation]) -> None:
     if not done or len(seats) < prof.length:
         return
     blossoms = [s for s in seats if "花" in s.c.topics]
