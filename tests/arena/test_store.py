@@ -1,4 +1,5 @@
-"""The arena store on a real SQLite file: migrations, WAL, one transaction per vote, threads."""
+"""The arena store on a real SQLite file: migrations, WAL, one transaction per vote, threads.
+(The same behaviour on PostgreSQL: tests/store.)"""
 
 import sqlite3
 import threading
@@ -7,15 +8,61 @@ from datetime import timedelta
 import pytest
 
 from tsukeku.arena.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
     AlreadyVoted,
     ArenaStore,
     BattleNotFound,
-    _statements,
     default_db_path,
 )
 from tsukeku.errors import ConfigError, InputError
+from tsukeku.store.database import head_revision
+
+SCHEMA_VERSION = int(head_revision())
+# The arena's schema as the code before Alembic wrote it (PRAGMA user_version 1, then 2).
+OLD_MIGRATIONS = (
+    """
+    CREATE TABLE battles (
+        id          TEXT PRIMARY KEY,
+        created_at  TEXT NOT NULL,
+        previous    TEXT NOT NULL,
+        model_a     TEXT NOT NULL,
+        model_b     TEXT NOT NULL,
+        answer_a    TEXT NOT NULL,
+        answer_b    TEXT NOT NULL,
+        CHECK (model_a <> model_b)
+    );
+    CREATE TABLE votes (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        battle_id   TEXT NOT NULL UNIQUE REFERENCES battles(id),
+        winner      TEXT NOT NULL CHECK (winner IN ('a', 'b', 'tie', 'both_bad')),
+        created_at  TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE INDEX battles_created_at ON battles(created_at);
+    CREATE INDEX votes_created_at ON votes(created_at);
+    """,
+)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def old_arena_file(path, version: int, votes: int = 1):
+    """An arena file written by the code before Alembic, at `version`, with `votes` votes."""
+    with sqlite3.connect(path) as conn:
+        for script in OLD_MIGRATIONS[:version]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        for k in range(votes):
+            conn.execute(
+                "INSERT INTO battles VALUES (?, '2024-01-01T00:00:00.000+00:00', '前句', 'x',"
+                " 'y', '{}', '{}')", (f"b{k}",))
+            conn.execute("INSERT INTO votes (battle_id, winner, created_at) VALUES (?, 'a', 't')",
+                         (f"b{k}",))
+    conn.close()
+    return path
 
 ANSWER_A = {"text": "風にまかせて 舟の行く末", "reading": "かぜにまかせて ふねのゆくすえ"}
 ANSWER_B = {"text": "遠き灯の 揺れて消えゆく", "reading": "とおきひの ゆれてきえゆく"}
@@ -28,7 +75,7 @@ def _battle(store: ArenaStore, a: str = "base", b: str = "lora"):
 def test_new_file_is_wal_and_at_the_latest_schema(tmp_path):
     store = ArenaStore(tmp_path / "arena.sqlite3")
     assert store.journal_mode() == "wal"
-    assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
+    assert store.schema_version() == SCHEMA_VERSION
     # WAL is a property of the file: a plain connection sees it too.
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -42,24 +89,27 @@ def test_default_path_comes_from_env(tmp_path, monkeypatch):
     assert default_db_path() == tmp_path / "home" / "arena.sqlite3"
 
 
-def test_old_schema_is_migrated_and_keeps_its_data(tmp_path):
-    path = tmp_path / "old.sqlite3"
-    with sqlite3.connect(path) as conn:  # a database written by the first released schema
-        for statement in _statements(MIGRATIONS[0]):
-            conn.execute(statement)
-        conn.execute("PRAGMA user_version = 1")
-        conn.execute(
-            "INSERT INTO battles VALUES ('b1', '2024-01-01T00:00:00.000+00:00', '前句', 'x', 'y',"
-            " '{}', '{}')"
-        )
-        conn.execute("INSERT INTO votes (battle_id, winner, created_at) VALUES ('b1', 'a', 't')")
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_schema_is_migrated_and_keeps_its_data(tmp_path, version):
+    path = old_arena_file(tmp_path / "old.sqlite3", version, votes=25)
     store = ArenaStore(path)
     assert store.schema_version() == SCHEMA_VERSION
-    [vote] = store.votes()
-    assert (vote.model_a, vote.model_b, vote.winner) == ("x", "y", "a")
+    votes = store.votes()
+    assert len(votes) == 25
+    assert {(v.model_a, v.model_b, v.winner) for v in votes} == {("x", "y", "a")}
     with sqlite3.connect(path) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        # An older tsukeku reads only user_version: it must see a version it refuses.
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
     assert {"battles_created_at", "votes_created_at"} <= indexes
+    assert {"alembic_version", "sessions", "session_verses", "session_events"} <= tables
+    # Still one vote per battle after the upgrade, and new votes go in.
+    with pytest.raises(AlreadyVoted):
+        store.record_vote("b0", "b")
+    store.record_vote(_battle(store).id, "tie")
+    assert store.vote_count() == 26
     # Opening again is a no-op.
     assert ArenaStore(path).schema_version() == SCHEMA_VERSION
 
@@ -68,6 +118,16 @@ def test_newer_schema_is_refused_with_advice(tmp_path):
     path = tmp_path / "future.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(ConfigError, match="upgrade tsukeku"):
+        ArenaStore(path)
+
+
+def test_unknown_alembic_revision_is_refused_with_advice(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    ArenaStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.close()
     with pytest.raises(ConfigError, match="upgrade tsukeku"):
         ArenaStore(path)
 
