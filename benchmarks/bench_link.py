@@ -13,7 +13,11 @@ In one run, on the default tiny base and the default bundled dataset build:
   the training settings were chosen earlier on validation loss (see bench_train.py);
 - a control: the same candidates scored after another 前句 of the same kind (a fixed
   derangement), which breaks the link and must bring recall@1 back to about chance — so the
-  figure measures linking, not a preference for some 付句 over others whatever the 前句.
+  figure measures linking, not a preference for some 付句 over others whatever the 前句;
+- a positive control (development part only): a LoRA trained, with the same settings but
+  MEMORISE_EPOCHS epochs, on the validation pairs themselves — a model that has learnt these very
+  links — must rank far above chance there, so a tuned model at chance is the model, not a
+  broken measure.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ SEED = 0  # distractors, derangement and bootstrap
 SPLITS = {"dev": "validation", "heldout": "test"}
 MODELS = ("base", "lora", "oft")
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+MEMORISE_EPOCHS = 20.0
 
 
 def train_runs(base: str, data: Path, runs: Path, epochs: float) -> dict[str, Path]:
@@ -49,6 +54,26 @@ def train_runs(base: str, data: Path, runs: Path, epochs: float) -> dict[str, Pa
                            eval_steps=50, mlflow=False, **options)
         out["lora" if method == "lora" else method] = Path(train(cfg, quiet=True).run_dir)
     return out
+
+
+def memoriser(base: str, data: Path, work: Path) -> Path:
+    """A LoRA run trained on the validation pairs (the positive control's model)."""
+    import shutil
+
+    from tsukeku.demo import LR, METHODS
+    from tsukeku.training.config import build_config
+    from tsukeku.training.job import train
+
+    memo = work / "memorise-data"
+    memo.mkdir()
+    for f in ("validation.jsonl", "test.jsonl", "prompt.json"):
+        shutil.copy(data / f, memo / f)
+    shutil.copy(data / "validation.jsonl", memo / "train.jsonl")
+    name, method, options = METHODS["tuned"]
+    cfg = build_config(name="memorise", base=base, data=str(memo), method=method, lr=LR,
+                       epochs=MEMORISE_EPOCHS, batch_size=16, runs_dir=str(work / "runs"),
+                       save_steps=10**6, eval_steps=10**6, mlflow=False, **options)
+    return Path(train(cfg, quiet=True).run_dir)
 
 
 def mismatched(items: list, seed: int) -> list:
@@ -105,11 +130,12 @@ def main() -> int:
         stats = build_dataset(("bundled",), data, seed=0).stats
         t0 = time.time()
         runs = train_runs(base, data, Path(tmp) / "runs", a.epochs)
+        runs["memorised"] = memoriser(base, data, Path(tmp))
         train_seconds = time.time() - t0
         registry = registry_from_dict({"models": {
             "base": {"kind": "local", "base": base},
-            "lora": {"kind": "local", "base": base, "adapter": str(runs["lora"])},
-            "oft": {"kind": "local", "base": base, "adapter": str(runs["oft"])},
+            **{name: {"kind": "local", "base": base, "adapter": str(run)}
+               for name, run in runs.items()},
         }})
         t0 = time.time()
         for part, split in SPLITS.items():
@@ -133,6 +159,11 @@ def main() -> int:
                 d = link.paired_difference(results[tuned], results["base"], seed=SEED)
                 for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high", "mrr"):
                     figures[f"{prefix}{tuned}_minus_base_{key}"] = d[key]
+            if part == "dev":  # the positive control: a model that learnt these links
+                s = link.score_items(registry.get("memorised"), items,
+                                     max_length=MAX_LENGTH).summary(seed=SEED)
+                figures["dev_recall_at_1_memorised"] = s["recall_at_1"]
+                figures["dev_mrr_memorised"] = s["mrr"]
             figures[f"{prefix}items"] = len(items)
             figures[f"{prefix}chance_recall_at_1"] = 1 / (1 + link.DISTRACTORS)
         score_seconds = time.time() - t0
@@ -149,8 +180,8 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "notes": (
             f"tiny base preset {a.preset}; bundled data {stats.get('by_split')} links; LoRA and "
-            f"OFT trained as tsukeku demo trains them ({a.epochs:g} epochs, {train_seconds:.0f} s "
-            f"together); each 前句's own 付句 among {link.DISTRACTORS} distractors of the same form "
+            f"OFT trained as tsukeku demo trains them ({a.epochs:g} epochs; {train_seconds:.0f} s "
+            f"with the control's training); each 前句's own 付句 among {link.DISTRACTORS} distractors of the same form "
             f"from its split (seed {SEED}), ranked by mean log-probability per 付句 token "
             f"(end marker and eos included) after the model's prompt; 95 % percentile bootstrap "
             f"over the 前句 ({link.RESAMPLES} resamples, seed {SEED}); held-out = test split "
@@ -162,7 +193,10 @@ def main() -> int:
             f"[{figures['lora_minus_base_recall_at_1_ci_low']:+.3f}, "
             f"{figures['lora_minus_base_recall_at_1_ci_high']:+.3f}]; "
             f"*_mismatched: the same candidates after another 前句 of the same kind (a control "
-            f"that should sit near chance {figures['chance_recall_at_1']:.2f}); one training "
+            f"that should sit near chance {figures['chance_recall_at_1']:.2f}); positive control "
+            f"dev_recall_at_1_memorised {figures['dev_recall_at_1_memorised']:.3f}: a LoRA "
+            f"trained {MEMORISE_EPOCHS:g} epochs on the validation pairs themselves, scored on "
+            f"them (the measure finds links a model has); one training "
             f"seed (the config default), so the intervals cover the choice of 前句, not training "
             f"noise; {THREADS} torch thread(s); scoring {score_seconds:.0f} s; commit "
             f"{git_state().get('commit')}; {time.time() - started:.0f} s in all"
@@ -174,7 +208,8 @@ def main() -> int:
           f"{iv('recall_at_1_base')}, LoRA {iv('recall_at_1_lora')}, OFT {iv('recall_at_1_oft')}; "
           f"MRR base {figures['mrr_base']:.3f}, LoRA {figures['mrr_lora']:.3f}, OFT "
           f"{figures['mrr_oft']:.3f}; mismatched-前句 control LoRA "
-          f"{figures['recall_at_1_lora_mismatched']:.3f}")
+          f"{figures['recall_at_1_lora_mismatched']:.3f}; memorised (dev) "
+          f"{figures['dev_recall_at_1_memorised']:.3f}")
     return 0
 
 
