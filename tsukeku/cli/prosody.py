@@ -17,25 +17,18 @@ def count(
     texts: list[str] = typer.Argument(..., metavar="TEXT", help="Verses; spaces separate ku."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
-    """Count the morae (音) of each TEXT, ku by ku: one line per TEXT."""
+    """Count the morae (音) of each TEXT, ku by ku: one line per TEXT (a TEXT spaced into 3, 2 or
+    5 ku is read with its form's meter as a prior, as `check` reads it)."""
     from rich.console import Console
     from rich.text import Text
 
-    from tsukeku.prosody.morae import split_spaced
-    from tsukeku.prosody.reading import lattice, path_reading
+    from tsukeku.prosody.morae import count_verse
 
     console = Console(highlight=False, soft_wrap=True)
     for text in texts:
-        kus = split_spaced(text)
-        paths = [lattice(k).path(None)[0] for k in kus]
-        readings = [path_reading(p) for p in paths]
-        ku_morae = [sum(m for *_x, m in p) for p in paths]
-        record = {
-            "text": " ".join(kus),
-            "reading": " ".join(readings),
-            "morae": sum(ku_morae),
-            "ku_morae": ku_morae,
-        }
+        counted = count_verse(text)
+        ku_morae = counted.ku_morae
+        record = counted.to_dict()
         if as_json:
             _echo_json(record)
             continue

@@ -9,15 +9,17 @@ from tsukeku.prosody.form import (
     split_ku,
 )
 from tsukeku.prosody.kana import kana_morae, normalise_reading
-from tsukeku.prosody.morae import count_morae, ku_morae
+from tsukeku.prosody.morae import VerseCount, count_morae, count_verse, ku_morae
 from tsukeku.prosody.reading import reading
 
 __all__ = [
     "FORMS",
     "Deviation",
     "FormReport",
+    "VerseCount",
     "check_form",
     "count_morae",
+    "count_verse",
     "kana_morae",
     "ku_morae",
     "normalise_reading",

@@ -14,6 +14,11 @@ ALT = 0.3  # per position of a reading in a lexicon entry's list
 OVERLAP = 2.0  # MeCab edge overlapping a lexicon word
 TILE = 0.1  # lexicon word inside a longer run of kanji (身世 = 身 + 世)
 VARIANT = 0.2  # a kanji read apart from its classical okurigana (see edges.modern_variant)
+DICT = 0.45  # a dictionary reading no close analysis gives (candidates.py: 兵 = つわもの)
+SINO = 0.3  # more for a lone kanji read Sino-Japanese by the dictionary (言 = ごん)
+DICT_KANJI = 0.5  # a kanji read from the dictionary's words with okurigana (閑 = しずか)
+CONTRACTED = 0.3  # historical kana read contracted, confirmed by the dictionary (ちやうど =
+# ちょうど): below VOWEL_JIAMARI, since the large kana are a spelling, not a 字余り
 UNKNOWN = 1.0  # a guessed reading for a kanji no source can read (split_ku only)
 DEV = 1.0  # per mora over the expected count
 UNDER = 1.5  # per mora under it

@@ -230,6 +230,8 @@ def add_lexicon_edges(
     for i in range(n):
         longest_strong = 0
         for entry in lex.matches_at(atext, i):  # longest first
+            if entry.kind == "助字":
+                continue  # weaker candidates (candidates.py), never a strong word
             e = i + len(entry.word)
             if e < longest_strong:
                 continue  # inside a longer word found here (恋ひ, not 恋 + ひ)

@@ -17,7 +17,7 @@ FORMS: dict[str, tuple[int, ...]] = {
     "5-7-5-7-7": (5, 7, 5, 7, 7),
 }
 FORM_CHOICES = (*FORMS, "auto")
-_BY_KU_COUNT = {3: "5-7-5", 2: "7-7", 5: "5-7-5-7-7"}
+BY_KU_COUNT = {3: "5-7-5", 2: "7-7", 5: "5-7-5-7-7"}
 
 JIAMARI = "字余り"
 JITARAZU = "字足らず"
@@ -111,7 +111,7 @@ def check_form(text: str, form: str = "auto", reading: str | None = None) -> For
         return _check_reading(norm, form, reading)
     parts = _parts(norm)
     if form == "auto":
-        form = _BY_KU_COUNT.get(len(parts)) or _form_by_total(_total(norm))
+        form = BY_KU_COUNT.get(len(parts)) or _form_by_total(_total(norm))
     pattern = FORMS[form]
     kus = parts if len(parts) == len(pattern) else split_ku(norm, form)
     readings, morae = [], []
@@ -136,7 +136,7 @@ def _check_reading(norm: str, form: str, reading: str) -> FormReport:
     rparts = _parts(rnorm)
     if form == "auto":
         total = sum(kana_morae("".join(c for c in p if is_kana(c))) for p in rparts)
-        form = _BY_KU_COUNT.get(len(rparts)) or _form_by_total(total)
+        form = BY_KU_COUNT.get(len(rparts)) or _form_by_total(total)
     pattern = FORMS[form]
     readings = rparts if len(rparts) == len(pattern) else split_ku(rnorm, form)
     parts = _parts(norm)
@@ -167,18 +167,44 @@ def split_with_readings(text: str, form: str) -> tuple[str, list[tuple[str, str,
         path, _ = lat.path(None)
         form = _form_by_total(path_morae(path))
     pattern = FORMS[form]
-    n = len(lat.text)
     bcost = _boundary_costs(lat)
+    _total, last, best = _split_dp(lat, pattern, bcost)
+    if last is None:
+        raise InputError(f"{norm!r} is too short to split into the {len(pattern)} ku of {form}")
+    K = len(pattern)
+    cuts, readings, morae = _trace(best, last, K)
+    if morae != list(pattern):
+        # No split fits the meter with MeCab's readings: let the dictionary's weaker
+        # candidates (Lattice.extended) try, on the same boundaries; their split is taken only
+        # where more of its ku keep the meter.
+        ext = lat.extended()
+        if ext is not lat:
+            _total, last2, best2 = _split_dp(ext, pattern, bcost)
+            if last2 is not None:
+                found = _trace(best2, last2, K)
+                if _fitting(found[2], pattern) > _fitting(morae, pattern):
+                    cuts, readings, morae = found
+    bounds = [0, *[lat.to_original[c] for c in cuts], len(lat.original)]
+    kus = [lat.original[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False)]
+    reads = [" ".join("".join(reversed(rs)).split()) for rs in readings]
+    return form, list(zip(kus, reads, morae, strict=True))
+
+
+_State = tuple[int, int, int, bool]  # (position, ku, morae so far in it, bare vowel seen)
+_Best = dict[_State, tuple[float, "_State | None", "str | None"]]
+
+
+def _split_dp(lat, pattern: tuple[int, ...], bcost: dict[int, float]):
+    """(total cost, final state, table) of the cheapest split of ``lat`` into ``pattern``;
+    the final state is None when the text is too short."""
+    n = len(lat.text)
     K = len(pattern)
     cap = max(pattern) + 8
     # best[(pos, k, m, v)] = (cost, previous state, reading of the edge taken): ku k has m
     # morae so far, v = a bare vowel seen in it (for meter_cost).
-    State = tuple[int, int, int, bool]
-    best: dict[State, tuple[float, State | None, str | None]] = {
-        (0, 0, 0, False): (0.0, None, None)
-    }
+    best: _Best = {(0, 0, 0, False): (0.0, None, None)}
 
-    def relax(st: State, c: float, prev: State, r: str | None) -> None:
+    def relax(st: _State, c: float, prev: _State, r: str | None) -> None:
         if st not in best or c < best[st][0] - 1e-12:
             best[st] = (c, prev, r)
 
@@ -204,9 +230,18 @@ def split_with_readings(text: str, form: str) -> tuple[str, list[tuple[str, str,
         if st[0] == n and st[1] == K - 1 and st[2] > 0
     ]
     if not finals:
-        raise InputError(f"{norm!r} is too short to split into the {K} ku of {form}")
-    _, last = min(finals)
-    node: State | None = last
+        return float("inf"), None, best
+    total, last = min(finals)
+    return total, last, best
+
+
+def _fitting(morae: list[int], pattern: tuple[int, ...]) -> int:
+    return sum(m == p for m, p in zip(morae, pattern, strict=True))
+
+
+def _trace(best: _Best, last: _State, K: int) -> tuple[list[int], list[list[str]], list[int]]:
+    """Cut positions, readings (reversed per ku) and morae per ku along the best split."""
+    node: _State | None = last
     cuts: list[int] = []
     readings: list[list[str]] = [[] for _ in range(K)]
     morae = [0] * K
@@ -220,10 +255,7 @@ def split_with_readings(text: str, form: str) -> tuple[str, list[tuple[str, str,
             readings[node[1]].append(r)
         node = prev
     cuts.reverse()
-    bounds = [0, *[lat.to_original[c] for c in cuts], len(lat.original)]
-    kus = [lat.original[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False)]
-    reads = [" ".join("".join(reversed(rs)).split()) for rs in readings]
-    return form, list(zip(kus, reads, morae, strict=True))
+    return cuts, readings, morae
 
 
 def _boundary_costs(lat) -> dict[int, float]:

@@ -6,11 +6,11 @@ N-best analyses (edges.py). A reading is a path through the lattice (path.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import NamedTuple
 
-from tsukeku.prosody import edges
+from tsukeku.prosody import candidates, edges
 from tsukeku.prosody.costs import EPS, UNKNOWN, VOWELS
 from tsukeku.prosody.edges import Forced, RankedAnalysis
 from tsukeku.prosody.kana import LETTER_NAMES, is_kana, is_separator, kana_morae
@@ -40,10 +40,28 @@ class Edge(NamedTuple):
             if reading.strip()
             else 0
         )
-        vowel = not VOWELS.isdisjoint(reading)
-        return _new(
-            cls, (end, reading, morae, cost, vowel, vowel and not VOWELS.isdisjoint(reading[1:]))
-        )
+        vowel = not VOWELS.isdisjoint(reading) and _bare_vowel_at(reading) < len(reading)
+        inner = vowel and _bare_vowel_at(reading, 1) < len(reading)
+        return _new(cls, (end, reading, morae, cost, vowel, inner))
+
+
+# Within one word's reading, う after an o- or u-row kana and い after an e-row one lengthen
+# that kana (じゅう, けい): a long vowel, not one that can stand alone and elide (the 字余り of
+# costs.meter_cost). お after an o-row kana is left bare: phrase edges span words (の|おと).
+_LENGTHENS = {
+    "う": frozenset("おこごそぞとどのほぼぽもよょろをうくぐすずつづぬふぶぷむゆゅるゅ"),
+    "い": frozenset("えけげせぜてでねへべぺめれ"),
+}
+
+
+def _bare_vowel_at(reading: str, start: int = 0) -> int:
+    """Index of the first vowel of ``reading`` from ``start`` that is not a long vowel
+    (len(reading) when none)."""
+    for i in range(start, len(reading)):
+        ch = reading[i]
+        if ch in VOWELS and not (i and reading[i - 1] in _LENGTHENS.get(ch, ())):
+            return i
+    return len(reading)
 
 
 @dataclass
@@ -57,10 +75,46 @@ class Lattice:
     blocked: set[int] = field(default_factory=set)  # no ku boundary here (inside a unit)
     # MeCab's analyses of the text: word boundaries for split_ku
     _analyses: list[RankedAnalysis] | None = None
+    fixed: list[tuple[int, int]] = field(default_factory=list)  # ruby and numbers: read as given
+    _extended: Lattice | None = None
 
     def path(self, expected: int | None = None) -> tuple[list[Step], float]:
-        """Cheapest reading path and its cost (nearest ``expected`` morae when given)."""
-        return best_path(self, 0, len(self.text), expected)
+        """Cheapest reading path and its cost (nearest ``expected`` morae when given). Where no
+        path of this lattice fits ``expected``, the lattice with the dictionary's weaker
+        candidates (``extended``) is searched instead."""
+        path, cost = best_path(self, 0, len(self.text), expected)
+        if expected is None or path_morae(path) == expected:
+            return path, cost
+        ext = self.extended()
+        return (path, cost) if ext is self else best_path(ext, 0, len(self.text), expected)
+
+    def extended(self) -> Lattice:
+        """This lattice with the weaker candidates of candidates.py added (built once, when a
+        meter first asks for them); spans read as given (ruby, numbers) get none."""
+        if self._extended is not None:
+            return self._extended
+        pending: edges.Pending = [{(e.end, e.reading): e.cost for e in es} for es in self.edges]
+        added = False
+
+        def add(s: int, e: int, reading: str, cost: float) -> None:
+            nonlocal added
+            if any(s < fe and e > fs for fs, fe in self.fixed):
+                return
+            key = (e, reading)
+            cur = pending[s].get(key)
+            if cur is None or cost < cur:
+                pending[s][key] = cost
+                added = True
+
+        candidates.add_candidate_edges(self.text, pending, add)
+        if not added:
+            self._extended = self
+            return self
+        out = [sorted(Edge.of(e, r, c) for (e, r), c in d.items()) for d in pending]
+        ext = replace(self, edges=out, _analyses=self._analyses, _extended=None)
+        ext._extended = ext
+        self._extended = ext
+        return ext
 
     def analyses(self) -> list[RankedAnalysis]:
         """MeCab's analyses (kana-only text is analysed only when asked)."""
@@ -129,7 +183,8 @@ def build_lattice(text: str, *, guess_unknown: bool = False) -> Lattice:
             add(i, i + 1, UNKNOWN_MORA, UNKNOWN)
             add(i, i + 1, UNKNOWN_MORA * 2, UNKNOWN)
     out_edges = [sorted(Edge.of(e, r, c) for (e, r), c in d.items()) for d in pending]
-    return Lattice(original, atext, to_orig, out_edges, blocked, word_analyses)
+    fixed = [(f.start, f.end) for f in forced] + numbers
+    return Lattice(original, atext, to_orig, out_edges, blocked, word_analyses, fixed)
 
 
 @lru_cache(maxsize=4096)

@@ -16,7 +16,7 @@ from tsukeku.errors import DataError
 from tsukeku.prosody.kana import KANA_CHARS, kana_morae, recite
 from tsukeku.settings import env
 
-KINDS = frozenset({"歌語", "歌枕", "枕詞", "古語", "語幹", "数"})
+KINDS = frozenset({"歌語", "歌枕", "枕詞", "古語", "語幹", "数", "助字"})
 
 
 @dataclass(frozen=True)

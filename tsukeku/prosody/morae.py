@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from tsukeku.prosody.form import BY_KU_COUNT, FORMS
 from tsukeku.prosody.kana import is_kana, is_separator, kana_morae
-from tsukeku.prosody.path import path_morae
+from tsukeku.prosody.path import path_morae, path_reading
 from tsukeku.prosody.reading import lattice, validate
+
+
+class VerseCount(NamedTuple):
+    """A verse counted ku by ku (`tsukeku count`)."""
+
+    ku: list[str]
+    readings: list[str]
+    ku_morae: list[int]
+
+    @property
+    def morae(self) -> int:
+        return sum(self.ku_morae)
+
+    def to_dict(self) -> dict:
+        """Exactly the JSON of `tsukeku count --json`."""
+        return {
+            "text": " ".join(self.ku),
+            "reading": " ".join(self.readings),
+            "morae": self.morae,
+            "ku_morae": list(self.ku_morae),
+        }
 
 
 def _kana_count(norm: str) -> int | None:
@@ -34,9 +58,26 @@ def split_spaced(text: str) -> list[str]:
     return validate(text).split(" ")
 
 
-def ku_morae(text: str, expected: list[int] | tuple[int, ...] | None = None) -> list[int]:
-    """Morae of each space-separated ku of ``text`` (one int per ku)."""
+def count_verse(text: str) -> VerseCount:
+    """Reading and morae of each space-separated ku of ``text``. A verse spaced into the ku of
+    a form (3: 5-7-5, 2: 7-7, 5: 5-7-5-7-7) is read with each ku's meter as a prior, as
+    check_form reads it — the meter chooses among the readings the sources give, never
+    forcing a count; a single ku or another number of ku is read without one."""
     kus = split_spaced(text)
-    if expected is not None and len(expected) != len(kus):
-        expected = None
-    return [count_morae(k, expected[i] if expected else None) for i, k in enumerate(kus)]
+    form = BY_KU_COUNT.get(len(kus))  # the form check_form's "auto" takes
+    meter = FORMS[form] if form else None
+    readings, morae = [], []
+    for i, k in enumerate(kus):
+        path, _ = lattice(k).path(meter[i] if meter else None)
+        readings.append(path_reading(path))
+        morae.append(path_morae(path))
+    return VerseCount(kus, readings, morae)
+
+
+def ku_morae(text: str, expected: list[int] | tuple[int, ...] | None = None) -> list[int]:
+    """Morae of each space-separated ku of ``text`` (one int per ku); without ``expected``
+    (or with a length that does not match) the form's meter is the prior (count_verse)."""
+    kus = split_spaced(text)
+    if expected is None or len(expected) != len(kus):
+        return count_verse(text).ku_morae
+    return [count_morae(k, expected[i]) for i, k in enumerate(kus)]

@@ -18,7 +18,7 @@ import unicodedata
 from functools import lru_cache
 
 from tsukeku.errors import InputError
-from tsukeku.prosody import edges
+from tsukeku.prosody import dictionary, edges
 from tsukeku.prosody.kana import is_separator, normalize
 from tsukeku.prosody.lattice import Lattice, build_lattice, count_plain
 from tsukeku.prosody.path import path_reading
@@ -86,6 +86,7 @@ def clear_caches() -> None:
     _guessing_lattice_cached.cache_clear()
     count_plain.cache_clear()
     edges.clear_caches()
+    dictionary.clear_caches()
 
 
 def reading(text: str, expected: int | None = None) -> str:
