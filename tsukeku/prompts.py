@@ -11,6 +11,12 @@ serving builds prompts exactly as training did.
   `### 指示 / ### 応答` layout or rinna's `ユーザー: …<NL>システム: ` layout (`style="rinna"`).
 - `chat`: the base's own chat template (`tokenizer.apply_chat_template`); the template text is
   stored in prompt.json so that it renders the same without the tokenizer.
+
+Every template can also carry the seat (座) of the 付句: its season and the topics it must
+carry (月, 花), e.g. a `座：秋・月` line before the completion's last line. Training renders the
+seat from the corpus labels of the 付句 and the composer from `tsukeku.renga.seat`. A template
+saved before seats existed (a prompt.json without `seat_lines`) renders no seat, so a model
+tuned on it gets the prompts it was trained on; without a seat every template renders as before.
 """
 
 from __future__ import annotations
@@ -36,6 +42,45 @@ _LEADING_LABEL = re.compile(r"^(?:付句|応答|システム|答え?)\s*(?:（[^
 _QUOTES = "「」『』\"'“”"
 
 
+SEAT_SEASONS = ("春", "夏", "秋", "冬", "雑")
+SEAT_TOPICS = ("月", "花")  # what a seat can require; other topics are not put in prompts
+_TOPIC_WORDS = {"月": "月", "花": "花（正花）"}
+
+
+@dataclass(frozen=True)
+class SeatHint:
+    """What a prompt says of the seat: the season and the required topics (月, 花)."""
+
+    season: str
+    topics: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, seat: Any) -> SeatHint | None:
+        """From a `tsukeku.renga.seat.Seat`, a SeatHint, a mapping with `season`/`topics` (a
+        corpus record's labels) or None. Topics other than 月 and 花 are dropped."""
+        if seat is None or isinstance(seat, SeatHint):
+            return seat
+        if isinstance(seat, dict):
+            if seat.get("season") is None:
+                return None  # a record without labels (a dataset built before seats)
+            season, topics = seat.get("season"), seat.get("topics") or ()
+        else:
+            season, topics = getattr(seat, "season", None), getattr(seat, "topics", ()) or ()
+        if season not in SEAT_SEASONS:
+            raise InputError(f"a seat's season is one of {' '.join(SEAT_SEASONS)}, got {season!r}")
+        return cls(season, tuple(t for t in SEAT_TOPICS if t in topics))
+
+    def label(self) -> str:
+        """秋・月, 春・花, 雑."""
+        return "・".join((self.season, *self.topics))
+
+    def instruction(self) -> str:
+        what = "季語を入れない雑の句" if self.season == "雑" else f"{self.season}の季語を入れた句"
+        if self.topics:
+            what += "で、" + "と".join(_TOPIC_WORDS[t] for t in self.topics) + "を詠み込む"
+        return f"座：{self.label()}（{what}）"
+
+
 def clean_verse(text: str) -> str:
     """Collapses any whitespace (full-width included) to single ASCII spaces."""
     return " ".join(text.split())
@@ -54,9 +99,18 @@ class PromptTemplate:
     name: ClassVar[str] = ""
     end: str = "\n"
     stops: list[str] = field(default_factory=lambda: list(COMMON_STOPS))
+    # whether prompts carry the seat; False for a prompt.json saved before seats (see from_dict)
+    seat_lines: bool = True
 
-    def render(self, previous: str, next_form: str, context: Sequence[str] = ()) -> str:
+    def render(
+        self, previous: str, next_form: str, context: Sequence[str] = (), seat: Any = None
+    ) -> str:
+        """The prompt for a 付句 of `next_form` after `previous` (and `context`, oldest first);
+        `seat` (a Seat, SeatHint or labels mapping) adds the seat's season and topics."""
         raise NotImplementedError
+
+    def _seat(self, seat: Any) -> SeatHint | None:
+        return SeatHint.of(seat) if self.seat_lines else None
 
     def target(self, next_text: str) -> str:
         """What the model must produce after the prompt: the 付句, ku separated by single
@@ -79,10 +133,15 @@ class PromptTemplate:
         return clean_verse(text.strip(_QUOTES + " 　"))
 
     def example(
-        self, previous: str, next_text: str, next_form: str, context: Sequence[str] = ()
+        self,
+        previous: str,
+        next_text: str,
+        next_form: str,
+        context: Sequence[str] = (),
+        seat: Any = None,
     ) -> tuple[str, str]:
         """(prompt, target) of one training link."""
-        return self.render(previous, next_form, context), self.target(next_text)
+        return self.render(previous, next_form, context, seat), self.target(next_text)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -96,6 +155,7 @@ class PromptTemplate:
     def from_dict(data: dict[str, Any], tokenizer: Any = None) -> PromptTemplate:
         data = dict(data)
         name = data.pop("name", None)
+        data.setdefault("seat_lines", False)  # saved before seats: its model never saw one
         cls = _TEMPLATES.get(name)
         if cls is None:
             raise ConfigError(f"unknown prompt template {name!r}; known: {', '.join(_TEMPLATES)}")
@@ -136,14 +196,21 @@ class CompletionTemplate(PromptTemplate):
 
     name: ClassVar[str] = "completion"
 
-    def render(self, previous: str, next_form: str, context: Sequence[str] = ()) -> str:
+    def render(
+        self, previous: str, next_form: str, context: Sequence[str] = (), seat: Any = None
+    ) -> str:
         lines = [f"句：{clean_verse(c)}" for c in context]
         lines.append(f"前句：{clean_verse(previous)}")
+        hint = self._seat(seat)
+        if hint is not None:
+            lines.append(f"座：{hint.label()}")
         lines.append(f"付句（{_check_form(next_form)}）：")
         return "\n".join(lines)
 
 
-def _instruction_body(previous: str, next_form: str, context: Sequence[str]) -> str:
+def _instruction_body(
+    previous: str, next_form: str, context: Sequence[str], seat: SeatHint | None = None
+) -> str:
     form = _check_form(next_form)
     parts = [
         f"連歌の付合です。次の前句に付ける{FORM_NAMES[form]}を一句だけ詠んでください。"
@@ -152,6 +219,8 @@ def _instruction_body(previous: str, next_form: str, context: Sequence[str]) -> 
     if context:
         parts.append("これまでの句：\n" + "\n".join(clean_verse(c) for c in context))
     parts.append(f"前句：{clean_verse(previous)}")
+    if seat is not None:
+        parts.append(seat.instruction())
     return "\n\n".join(parts)
 
 
@@ -169,8 +238,10 @@ class InstructionTemplate(PromptTemplate):
         if self.style == "rinna" and self.end == "\n":
             self.end = "<NL>"
 
-    def render(self, previous: str, next_form: str, context: Sequence[str] = ()) -> str:
-        body = _instruction_body(previous, next_form, context)
+    def render(
+        self, previous: str, next_form: str, context: Sequence[str] = (), seat: Any = None
+    ) -> str:
+        body = _instruction_body(previous, next_form, context, self._seat(seat))
         if self.style == "rinna":
             return f"ユーザー: {body.replace(chr(10), '<NL>')}<NL>システム: "
         return f"### 指示:\n{body}\n\n### 応答:\n"
@@ -217,8 +288,11 @@ class ChatTemplate(PromptTemplate):
             return full[len(prompt) :].split(probe, 1)[1]
         return self.special_tokens.get("eos_token", "")
 
-    def render(self, previous: str, next_form: str, context: Sequence[str] = ()) -> str:
-        return self._apply(self._messages(_instruction_body(previous, next_form, context)), True)
+    def render(
+        self, previous: str, next_form: str, context: Sequence[str] = (), seat: Any = None
+    ) -> str:
+        body = _instruction_body(previous, next_form, context, self._seat(seat))
+        return self._apply(self._messages(body), True)
 
 
 def _render_jinja(

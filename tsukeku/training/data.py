@@ -101,7 +101,8 @@ def encode_example(tokenizer, template, rec: dict[str, Any], max_length: int) ->
     alone and the model continues it); the tokenizer's eos follows the template's end marker so
     the model learns to stop. Too long: the prompt loses tokens from its start (the oldest
     context), the 付句 is kept whole where it fits."""
-    prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or ())
+    # the record's labels (season, topics of the 付句) are its seat: 秋・月 → a verse with the moon
+    prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or (), rec)
     target = template.target(rec["next"])
     p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     t = tokenizer(target, add_special_tokens=False)["input_ids"]
