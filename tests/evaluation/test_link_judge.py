@@ -137,6 +137,7 @@ def test_unreachable_judge_costs_the_item_not_the_report():
     assert out["scores"]["m"]["scored"] == 0
 
 
+@pytest.mark.slow
 def test_judge_in_the_report(fake, tiny_base, tmp_path):
     from tsukeku.backends.registry import registry_from_dict
     from tsukeku.corpus.build import build_dataset

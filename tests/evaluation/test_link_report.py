@@ -66,3 +66,21 @@ def test_link_can_be_left_out(tiny_base, dataset, tmp_path):
     report = evaluate(registry, ["base"], dataset, tmp_path / "r", n=1, limit=1,
                       modes=("constrained",), quiet=True, link_distractors=0)
     assert "link" not in report["models"]["base"] and report["link_candidates"] == 0
+
+
+@pytest.mark.slow
+def test_cli_reports_link_figures(tiny_base, dataset, tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsukeku", "eval", "--models", f"base={tiny_base}", "--data",
+         str(dataset), "--out", str(tmp_path / "r"), "-n", "1", "--limit", "2", "--mode",
+         "constrained", "--link-distractors", "4", "--quiet", "--json"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    lk = out["models"]["base"]["link"]
+    assert lk["candidates"] == 5 and lk["items"] == 2 and lk["chance_recall_at_1"] == 0.2
+    assert out["judge"] is None
