@@ -78,9 +78,10 @@ def dictionary_words(text: str) -> list[DictWord]:
     out: list[DictWord] = []
     seen: set[tuple[int, int, str]] = set()
     for line in _all_morphs_tagger().parse(text).split("\n"):
-        if not line:
-            continue
-        ps, pe, pos1, pos2, goshu, kana = line.split("\t")
+        parts = line.split("\t")
+        if len(parts) != 6:
+            continue  # an entry with short features (a bracket): nothing to read
+        ps, pe, pos1, pos2, goshu, kana = parts
         if pos2 == "固有名詞":
             continue  # a name's reading (天 = たかし) is no reading of the word
         s, e = char_at.get(int(ps)), char_at.get(int(pe))

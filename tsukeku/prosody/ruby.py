@@ -1,7 +1,8 @@
 """Ruby markup and numbers: the text split into free text and units with a given reading.
 
 Ruby is the first source of a reading (see reading.py): `漢字〈かな〉` (the editor's angle
-brackets), Aozora `｜漢字《かな》` / `漢字《かな》`, `漢字(かな)`. Digits become kanji numerals
+brackets), Aozora `｜漢字《かな》` / `漢字《かな》`, `漢字(かな)`. Brackets holding kanji or a
+list (`まつ(松、待つ)`, `止めじ〈止めない〉`) are an editor's notes: not read. Digits become kanji numerals
 for MeCab, as units no ku boundary may cut.
 """
 
@@ -45,7 +46,24 @@ def parse_pieces(text: str, base_morae: Callable[[str], int]) -> list[Piece]:
     pos = 0  # start of text not yet given to a piece
     for m in _RUBY.finditer(text):
         ruby = m.group(1) or m.group(2) or m.group(3) or ""
-        if m.start() < pos or not _is_ruby_text(ruby):
+        if m.start() < pos:
+            continue
+        if m.group(1) is None and not _is_ruby_text(ruby):
+            # An editor's note: 他所〈よそ、四十〉 is ruby and a gloss (the ruby read, the gloss
+            # not); まつ(松、待つ) or 止めじ〈止めない〉 only a gloss, never read aloud.
+            first = ruby.split("、")[0]
+            found = None
+            if "、" in ruby and _is_ruby_text(first):
+                found = _ruby_base(text, pos, m.start(), first, base_morae)
+            if found is None:
+                if _is_note(ruby, m.group(2) is not None):
+                    if m.start() > pos:
+                        pieces.extend(_free_pieces(text, pos, m.start()))
+                    pieces.append(Piece(NOTE, m.start(), m.end(), None, True))
+                    pos = m.end()
+                continue
+            ruby = first
+        elif not _is_ruby_text(ruby):
             continue
         tail = ""  # okurigana between base and ruby that the ruby does not cover
         bar = max(text.rfind("|", pos, m.start()), text.rfind("｜", pos, m.start()))
@@ -76,6 +94,15 @@ def parse_pieces(text: str, base_morae: Callable[[str], int]) -> list[Piece]:
     if pos < len(text):
         pieces.extend(_free_pieces(text, pos, len(text)))
     return pieces
+
+
+NOTE = "、"  # what an editor's note stands as in the analysed text: a pause, read as nothing
+
+
+def _is_note(s: str, angle: bool) -> bool:
+    """Bracketed text an editor adds: a list of glosses (まつ(松、待つ)) or, in the editor's
+    angle brackets, a translation (止めじ〈止めない〉). Other parentheses ((雪)) are read."""
+    return "、" in s or (angle and any(is_kanji(c) for c in s))
 
 
 def _kanji_run_start(text: str, end: int, lower: int) -> int:
