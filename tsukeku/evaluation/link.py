@@ -122,8 +122,9 @@ def unavailable(backend: Any) -> str | None:
     """Why `backend` cannot be scored (None when it can)."""
     if callable(getattr(backend, "score", None)):
         return None
-    return (f"{type(backend).__name__} gives no log-probabilities of a given 付句 (a remote "
-            "model scores only what it writes itself)")
+    return (f"{type(backend).__name__} cannot score a given 付句: it has no `score` method (the "
+            "remote backends ask only for what the model writes, not for log-probabilities of "
+            "a text we give it)")
 
 
 def score_items(backend: Any, items: Sequence[LinkItem], *, adapter: str | None = None,

@@ -175,7 +175,8 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                          f"{m['candidates_returned']}/{m['candidates_asked']}",
                          _fmt(m["copy_rate_vs_train"], True),
                          _fmt(m["content_overlap_with_previous"], True),
-                         _fmt(m.get("content_f1_vs_reference")), _fmt(m["distinct_1"]), _fmt(m["distinct_2"]), _fmt(m["self_bleu"]),
+                         _fmt(m.get("content_f1_vs_reference")), _fmt(m["distinct_1"]),
+                         _fmt(m["distinct_2"]), _fmt(m["self_bleu"]),
                          _fmt(m["latency_ms_p50"]), _fmt(m["latency_ms_p95"])])
     tables.append(("Generation on the test split", header, rows, F1_NOTE))
     rows = _link_rows(report)
