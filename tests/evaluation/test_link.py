@@ -202,3 +202,32 @@ def test_link_report_on_the_tiny_base(backend):
         s = backend.score(item.record["previous"], item.candidates, form="7-7")
         hits.append(float(np.argmax(s) == 0))
     assert entry["recall_at_1"] == pytest.approx(np.mean(hits))
+
+
+def test_score_switches_adapters_on_a_shared_base(tiny_base, tmp_path):
+    """A tuned model and the base on one copy of the weights: each scores as itself, and
+    `adapter="__base__"` scores as the base — the switch the held-out loss uses."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tsukeku.backends.registry import registry_from_dict
+
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=64, target_modules=["query_key_value"],
+                        init_lora_weights=False)  # random, so that the adapter changes scores
+    get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_base)), config) \
+        .save_pretrained(str(tmp_path / "run" / "adapter"))
+    registry = registry_from_dict({"models": {
+        "tuned": {"kind": "local", "base": str(tiny_base), "adapter": str(tmp_path / "run"),
+                  "template": "completion"},
+        "base": {"kind": "local", "base": str(tiny_base)},
+    }})
+    tuned, base = registry.get("tuned"), registry.get("base")
+    assert tuned.loaded is base.loaded  # one copy of the weights
+    args = ("山寺の 鐘にほどける 霞かな", ["畦の小道を 牛のゆく音", "夕べの雲に 鳥の帰りて"])
+    plain = base.score(*args, form="7-7")
+    adapted = tuned.score(*args, form="7-7")
+    assert all(abs(a - p) > 1e-3 for a, p in zip(adapted, plain, strict=True))
+    assert tuned.score(*args, form="7-7", adapter="__base__") == pytest.approx(plain, abs=1e-6)
+    assert base.score(*args, form="7-7") == pytest.approx(plain, abs=1e-6)
