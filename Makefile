@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev test test-all lint demo browser bench bench-prosody bench-train bench-compose bench-serve bench-link bench-renga bench-gpu clean
+.PHONY: setup setup-dev test test-all lint demo browser postgres bench bench-prosody bench-train bench-compose bench-serve bench-link bench-renga bench-gpu bench-store clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ setup-dev: $(VENV)/.dev-stamp
 browser:
 	@bash scripts/ensure-browser.sh || true
 
-test: setup-dev browser
+# PostgreSQL server binaries for the store's tests (they start a throw-away server); installed
+# with apt-get when missing. Fails only in CI (CI=true), where those tests must run, not skip.
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+test: setup-dev browser postgres
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: setup-dev browser
+test-all: setup-dev browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup-dev
@@ -62,6 +67,9 @@ bench-renga: setup
 
 bench-link: setup
 	$(BIN)/python benchmarks/bench_link.py
+
+bench-store: setup postgres
+	$(BIN)/python benchmarks/bench_store.py
 
 # One CUDA GPU, no network (so no `setup` step): .venv's Python when there is one, else the
 # Python on PATH with the project installed. Without CUDA it says so and exits 0.
