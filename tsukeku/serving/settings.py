@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tsukeku.errors import ConfigError
-from tsukeku.generation.types import MAX_CANDIDATES  # noqa: F401 (the request's own limit)
 
 # SageMaker real-time endpoints accept request payloads up to 6 MB; we take it as 6 MiB.
 MAX_BODY_BYTES = 6 * 1024 * 1024
