@@ -30,6 +30,7 @@ from tsukeku.prosody.lexicon import load_lexicon
 NEGATION = "不"  # written before the verb it negates, read after it (漢文訓読: 不知 = しらず)
 _I_ROW = frozenset("きしちにひみりぎじぢびぴ")
 _CONTRACT = str.maketrans("やゆよ", "ゃゅょ")
+_AFTER_GEMINATE = frozenset("てでただ")
 _SKIP_POS = frozenset({"記号", "補助記号", "空白"})
 
 
@@ -43,6 +44,11 @@ def add_candidate_edges(atext: str, pending: Pending, add: Add) -> None:
             best[key] = min(c, best.get(key, c))
 
     def offer(s: int, e: int, reading: str, cost: float) -> None:
+        if reading.endswith("っ") and atext[e : e + 1] not in _AFTER_GEMINATE:
+            return  # an onbin form (持っ) stands only before て/た (持て = もって)
+        nxt = atext[e : e + 1]
+        if nxt and reading.endswith(nxt) and nxt in kanji_words(atext[e - 1]).okuri_starts:
+            return  # the kana after it are its own okurigana, written (持ち ≠ もち + ち)
         key = (s, e, kana_morae(reading))
         if best.get(key, cost + 1) > cost:
             best[key] = cost
@@ -66,10 +72,9 @@ def _kanji_candidates(atext: str, offer: Add) -> None:
             continue
         nxt = atext[i + 1] if i + 1 < n else ""
         words = kanji_words(ch)
-        if nxt in HIRAGANA:
-            for stem in words.stems:
+        if nxt not in words.okuri_starts:  # not okurigana the modern dictionary knows
+            for stem in words.stems if nxt in HIRAGANA else ():
                 offer(i, i + 1, stem, DICT_KANJI)
-        if nxt not in words.okuri_starts:
             for whole in words.wholes:
                 offer(i, i + 1, whole, DICT_KANJI)
         if ch == NEGATION and is_kanji(nxt):
