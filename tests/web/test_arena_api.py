@@ -144,4 +144,7 @@ def test_csv_exports(client):
 
     votes = list(csv.DictReader(io.StringIO(client.get("/api/arena/votes.csv").text)))
     assert [v["winner"] for v in votes] == ["a", "b", "both_bad"]
-    assert set(votes[0]) == {"battle_id", "created_at", "model_a", "model_b", "winner"}
+    # the first columns as before; the 前句 and both answers after them
+    assert list(votes[0])[:5] == ["battle_id", "created_at", "model_a", "model_b", "winner"]
+    assert set(votes[0]) - {"battle_id", "created_at", "model_a", "model_b", "winner"} == {
+        "previous", "answer_a", "answer_b"}

@@ -32,9 +32,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from tsukeku.cli import compose, data, db, evaluate, models, prosody, renga, serve, train
+    from tsukeku.cli import arena, compose, data, db, evaluate, models, prosody, renga, serve, train
 
-    for module in (prosody, data, renga, models, train, compose, serve, evaluate, db):
+    for module in (prosody, data, renga, models, train, compose, serve, evaluate, db, arena):
         module.register(app)
 
 

@@ -8,7 +8,8 @@
   names.
 - `GET /api/arena/leaderboard` — Bradley–Terry ratings, bootstrap intervals, counts, win-rate
   matrix (`tsukeku.arena.ratings.leaderboard`).
-- `GET /api/arena/leaderboard.csv`, `GET /api/arena/votes.csv` — the same as CSV.
+- `GET /api/arena/leaderboard.csv`, `GET /api/arena/votes.csv` — the same as CSV (votes.csv
+  with the 前句 and both answers after the vote's columns).
 
 The database and the vote limiter come as dependencies (`tsukeku.serving.deps`): the app's
 lifespan opens them (`app.state.arena_store` when set before start — tests, embedding — else
@@ -210,9 +211,19 @@ async def leaderboard_csv(board: Annotated[Leaderboard, Depends(_leaderboard)]) 
     return _csv(rows, "tsukeku-leaderboard.csv")
 
 
+# The first five columns are those of the first votes.csv (readers by position keep working);
+# the 前句 and both answers follow, so the file is a preference data set by itself.
+VOTES_COLUMNS = ["battle_id", "created_at", "model_a", "model_b", "winner",
+                 "previous", "answer_a", "answer_b"]
+
+
 @router.get("/votes.csv")
 async def votes_csv(store: Store) -> Response:
     votes = await run_in_threadpool(store.votes)
-    rows: list[list[Any]] = [["battle_id", "created_at", "model_a", "model_b", "winner"]]
-    rows += [[v.battle_id, v.created_at, v.model_a, v.model_b, v.winner] for v in votes]
+    battles = {b.id: b for b in await run_in_threadpool(store.battles)}
+    rows: list[list[Any]] = [VOTES_COLUMNS]
+    for v in votes:
+        b = battles.get(v.battle_id)
+        texts = [b.previous, b.answer_a.get("text", ""), b.answer_b.get("text", "")] if b else ["", "", ""]
+        rows.append([v.battle_id, v.created_at, v.model_a, v.model_b, v.winner, *texts])
     return _csv(rows, "tsukeku-votes.csv")
