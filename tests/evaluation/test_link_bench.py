@@ -1,0 +1,33 @@
+"""`make bench-link` at a reduced size: every figure the issue names is written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NAMED = ("recall_at_1_base", "recall_at_1_lora", "recall_at_1_oft", "mrr_base", "mrr_lora",
+         "mrr_oft", "recall_at_1_base_ci_high", "recall_at_1_lora_ci_low", "items",
+         "dev_recall_at_1_lora", "dev_recall_at_1_memorised", "recall_at_1_lora_mismatched")
+
+
+@pytest.mark.slow
+def test_bench_link_dry_run(tmp_path, tiny_base):
+    out = tmp_path / "link.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_link.py"), "--preset",
+                           "test", "--epochs", "1", "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert {"figures", "machine", "when", "notes"} <= set(result)
+    figures = result["figures"]
+    for name in NAMED:
+        assert name in figures, name
+    assert figures["items"] > 0 and figures["chance_recall_at_1"] == 0.1
+    for model in ("base", "lora", "oft"):
+        f = figures
+        assert f[f"recall_at_1_{model}_ci_low"] <= f[f"recall_at_1_{model}"] \
+            <= f[f"recall_at_1_{model}_ci_high"]
+    assert proc.stdout.strip().splitlines()[-1].startswith("link (test")
