@@ -77,7 +77,7 @@ def _kanji_candidates(atext: str, offer: Add) -> None:
                 offer(i, i + 1, stem, DICT_KANJI)
             for whole in words.wholes:
                 offer(i, i + 1, whole, DICT_KANJI)
-        if ch == NEGATION and is_kanji(nxt):
+        if ch == NEGATION and nxt and is_kanji(nxt):
             for mizen in kanji_words(nxt).mizen:
                 offer(i, i + 2, mizen + "ず", DICT_KANJI)
         if i and not is_separator(atext[i - 1]):
