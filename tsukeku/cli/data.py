@@ -168,6 +168,30 @@ def fetch(
     typer.echo(f"saved {path}; use it with --source hachidaishu" + (f":{path}" if out else ""))
 
 
+@data_app.command("preferences")
+def preferences(
+    data: Path = typer.Option(..., "--data", "-d", help="dataset dir from `tsukeku data build`"),
+    out: Path = typer.Option(..., "--out", "-o", help="preference pairs (JSON Lines) to write"),
+    rule: list[str] = typer.Option(
+        [], "--rule", help="ku_dropped, ku_duplicated, copies_previous (repeat; default all)"),
+    seed: int = typer.Option(0, help="seed of the rule and ku drawn per link"),
+    prompt: str | None = typer.Option(
+        None, "--prompt", help="prompt template instead of the dataset's prompt.json"),
+) -> None:
+    """Synthetic preference pairs from the TRAINING split: each true 付句 over a copy broken by a
+    rule (a ku dropped or said twice, or a ku of the 前句 copied in), labelled synthetic."""
+    import json
+    from collections import Counter
+
+    from tsukeku.training.data import load_template
+    from tsukeku.training.preferences import RULES, build_preferences
+
+    template = load_template(data, prompt) if prompt else None
+    pairs = build_preferences(data, out, template=template, rules=rule or RULES, seed=seed)
+    typer.echo(json.dumps({"out": str(out), "pairs": len(pairs), "split": "train",
+                           "rules": dict(Counter(p["rule"] for p in pairs))}, ensure_ascii=False))
+
+
 def register(app: typer.Typer) -> None:
     """Adds this area's commands to the top-level app."""
     app.add_typer(data_app, name="data")

@@ -103,7 +103,12 @@ def encode_example(tokenizer, template, rec: dict[str, Any], max_length: int) ->
     context), the 付句 is kept whole where it fits."""
     # the record's labels (season, topics of the 付句) are its seat: 秋・月 → a verse with the moon
     prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or (), rec)
-    target = template.target(rec["next"])
+    return encode_pair(tokenizer, prompt, template.target(rec["next"]), max_length)
+
+
+def encode_pair(tokenizer, prompt: str, target: str, max_length: int) -> tuple[dict, bool]:
+    """(example, truncated?) of a rendered prompt and its target text: encode_example's
+    encoding, for targets that are not a record's own 付句 (preference pairs)."""
     p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     t = tokenizer(target, add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
