@@ -88,3 +88,12 @@ def check_cmd(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(renga_app, name="renga")
+
+
+def _register_play() -> None:
+    from tsukeku.cli.play import play_cmd
+
+    renga_app.command("play")(play_cmd)
+
+
+_register_play()

@@ -46,7 +46,8 @@ from tsukeku.serving.settings import ServeSettings
 log = logging.getLogger("tsukeku.serving")
 
 # The web page's routers (owned by the web area); included when installed.
-OPTIONAL_ROUTERS = ("tsukeku.serving.routes.ui", "tsukeku.serving.routes.arena")
+OPTIONAL_ROUTERS = ("tsukeku.serving.routes.ui", "tsukeku.serving.routes.arena",
+                    "tsukeku.serving.routes.sessions")
 
 
 def create_app(
@@ -60,6 +61,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _open_arena(app)
+        await _open_sessions(app, service)
         loading: asyncio.Task[None] | None = None
         if isinstance(registry, Mapping):  # backends built already: ready at once
             service.attach(registry)
@@ -76,6 +78,8 @@ def create_app(
             yield
         finally:
             service.begin_drain()
+            if app.state.sessions is not None:
+                await app.state.sessions.close()  # models' turns and live streams end
             if not await service.wait_idle(settings.shutdown_grace_s):
                 log.warning("shutdown grace over; requests still in flight are cut",
                             extra={"in_flight": service.in_flight})
@@ -97,6 +101,8 @@ def create_app(
     app.state.arena_store = None  # opened by the lifespan unless set before start
     app.state.arena_limiter = None
     app.state.arena_cache = {}
+    app.state.store = None  # the store (tsukeku.store), opened by the lifespan unless set
+    app.state.sessions = None  # renga sessions over the store
 
     _install_error_handlers(app)
     app.include_router(sagemaker.router)
@@ -139,6 +145,21 @@ async def _open_arena(app: FastAPI) -> None:
             app.state.arena_error = f"{type(err).__name__}: {err}"
             log.warning("the arena database could not be opened; the arena answers 503",
                         exc_info=True)
+
+
+async def _open_sessions(app: FastAPI, service: ComposeService) -> None:
+    """Renga sessions over the store (`app.state.store`, opened by `_open_arena` unless set before
+    start); models' turns compose through the engine. Without a store the session routes answer
+    503."""
+    from tsukeku.sessions import SessionService
+
+    if app.state.sessions is not None:
+        return
+    store = app.state.store
+    if store is None:
+        app.state.sessions_error = getattr(app.state, "arena_error", "no store is open")
+        return
+    app.state.sessions = SessionService(store.sessions, service.compose, events=store.events)
 
 
 def _for_client(request: Request, status: int, type_: str, message: str,

@@ -18,6 +18,7 @@ from tsukeku.serving.errors import Unauthorized
 from tsukeku.serving.metrics import Metrics
 from tsukeku.serving.service import ComposeService, Registry
 from tsukeku.serving.settings import ServeSettings
+from tsukeku.sessions import SessionService
 
 # Paths answered without the API key: the health check load balancers call, and the docs.
 OPEN_PATHS = frozenset({"/ping", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
@@ -51,6 +52,16 @@ def get_arena_store(request: Request) -> ArenaStore:
         raise Unavailable(f"the arena database is not open ({reason}); set TSUKEKU_ARENA_DB "
                           "to a writable file and restart")
     return store
+
+
+def get_sessions(request: Request) -> SessionService:
+    """The renga session service, opened by the app's lifespan over the store."""
+    sessions = getattr(request.app.state, "sessions", None)
+    if sessions is None:
+        reason = getattr(request.app.state, "sessions_error", "the server has not started")
+        raise Unavailable(f"renga sessions are not available ({reason}); check the database "
+                          "setting (TSUKEKU_DATABASE_URL or TSUKEKU_ARENA_DB) and restart")
+    return sessions
 
 
 def get_vote_limiter(request: Request) -> RateLimiter:
@@ -96,3 +107,4 @@ LoadedRegistry = Annotated[Registry, Depends(get_registry)]
 Store = Annotated[ArenaStore, Depends(get_arena_store)]
 VoteLimiter = Annotated[RateLimiter, Depends(get_vote_limiter)]
 ArenaCache = Annotated[dict[str, Any], Depends(get_arena_cache)]
+Sessions = Annotated[SessionService, Depends(get_sessions)]

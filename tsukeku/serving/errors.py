@@ -56,10 +56,23 @@ class InvalidRequest(ServiceError):
 
 def _domain_table() -> tuple[tuple[type[TsukekuError], int, str], ...]:
     from tsukeku.backends.base import BackendError  # a remote model service failed
+    from tsukeku.sessions import errors as session
+    from tsukeku.store import errors as store
 
     # Most specific first: QueueFull is an Unavailable, everything is a TsukekuError.
     return (
         (QueueFull, 429, "queue_full"),
+        (store.SessionNotFound, 404, "not_found"),
+        (store.SeatConflict, 409, "seat_taken"),
+        (session.SeatTaken, 409, "seat_taken"),
+        (session.NotYourTurn, 409, "not_your_turn"),
+        (session.NameTaken, 409, "name_taken"),
+        (store.SessionClosed, 409, "session_closed"),
+        (session.SessionOver, 409, "session_closed"),
+        (session.Forbidden, 403, "forbidden"),
+        (session.LimitReached, 429, "limit_reached"),
+        (session.RuleBroken, 422, "rule_broken"),
+        (session.ModelTurnFailed, 502, "model_failed"),
         (Unavailable, 503, "unavailable"),
         (GenerationTimeout, 504, "timeout"),
         (BackendError, 502, "upstream_error"),

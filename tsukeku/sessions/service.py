@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tsukeku.generation.types import MAX_VERSE_CHARS, ComposeRequest, CompositionResult
-from tsukeku.renga.profiles import FORM_PROFILES, load_profile
+from tsukeku.renga.profiles import FORM_PROFILES, load_profile, profile_names
 from tsukeku.sessions.errors import (
     BadSessionInput,
     Forbidden,
@@ -70,9 +70,11 @@ class SessionService:
     the model names a session may seat (None: any)."""
 
     def __init__(self, store: Any, compose: ComposeFn | None = None, *,
-                 models: Collection[str] | None = None,
+                 models: Collection[str] | None = None, events: Any = None,
                  limits: SessionLimits | None = None) -> None:
         self.store = store
+        self.events = events  # the store's EventBus (live screens), when given
+        self.closing = False
         self.compose_fn = compose
         self.models = models
         self.limits = limits or SessionLimits()
@@ -82,15 +84,21 @@ class SessionService:
     # -- creating and joining ----------------------------------------------------------------
 
     def create(self, *, title: str, form: str, participants: Sequence[dict[str, Any]],
-               profile: str | None = None, turn_order: str = "rotation") -> Any:
+               profile: str | None = None, turn_order: str = "rotation",
+               models: Collection[str] | None = None) -> Any:
         """A new open session. `participants`: dicts with `name`, `kind` (human/model), `model`
         (for models; the name defaults to it) and optionally `is_host`; without one, the first
-        person is the host."""
+        person is the host. `models` (default: the service's) are the models it may seat."""
         lim = self.limits
+        known = self.models if models is None else models
         if form not in FORMS:
             raise BadSessionInput(f"form {form!r}: choose 歌仙 or 半歌仙")
         if turn_order not in TURN_ORDERS:
             raise BadSessionInput(f"turn order {turn_order!r}: choose rotation or degachi (出勝)")
+        if profile and profile not in (*profile_names(), *FORM_PROFILES):
+            # Names only: a path would let a visitor make the server read a file.
+            raise BadSessionInput(f"rule profile {profile!r}: choose one of "
+                                  f"{', '.join(profile_names())}")
         prof = load_profile(profile or FORM_PROFILES[form])
         if prof.form != form:
             raise BadSessionInput(f"rule profile {prof.name!r} is for a {prof.form}, not a {form}")
@@ -101,7 +109,7 @@ class SessionService:
             raise BadSessionInput("seat at least one participant (a person or a model)")
         if len(participants) > lim.max_participants:
             raise LimitReached(f"at most {lim.max_participants} participants per session")
-        people = [self._participant(p) for p in participants]
+        people = [self._participant(p, known) for p in participants]
         names = [p["name"] for p in people]
         if len(set(names)) != len(names):
             raise NameTaken("two participants have the same name; give each a different name")
@@ -115,7 +123,7 @@ class SessionService:
         return self.store.create_session(title=title, form=form, profile=prof.name,
                                          turn_order=turn_order, participants=people)
 
-    def _participant(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _participant(self, p: dict[str, Any], known: Collection[str] | None) -> dict[str, Any]:
         kind = p.get("kind", "human")
         model = p.get("model") if kind == "model" else None
         if kind not in ("human", "model"):
@@ -123,9 +131,9 @@ class SessionService:
         if kind == "model":
             if not model:
                 raise BadSessionInput("a model participant names its model")
-            if self.models is not None and model not in self.models:
-                known = ", ".join(self.models) or "none"
-                raise BadSessionInput(f"unknown model {model!r}; the models here: {known}")
+            if known is not None and model not in known:
+                names = ", ".join(known) or "none"
+                raise BadSessionInput(f"unknown model {model!r}; the models here: {names}")
         name = self._name(p.get("name") or model or "")
         return {"name": name, "kind": kind, "model": model, "is_host": bool(p.get("is_host"))}
 
@@ -286,10 +294,19 @@ class SessionService:
                 return
 
     async def close(self) -> None:
+        self.closing = True
         tasks = [t for t in self._tasks.values() if not t.done()]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def role(self, session_id: str, token: str) -> dict[str, Any]:
+        """What a token lets its holder do: `host` (with the host's participant id) or `guest`."""
+        record = self.store.get_session(session_id)
+        if not self._need(record, token):
+            return {"role": "guest", "participant_id": None}
+        host = next((p for p in record.participants if p.is_host), None)
+        return {"role": "host", "participant_id": host.id if host else None}
 
     # -- views -------------------------------------------------------------------------------
 

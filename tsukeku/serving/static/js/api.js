@@ -2,9 +2,10 @@
 // become ApiError with a message meant for the visitor.
 
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, data = null) {
     super(message);
     this.status = status;
+    this.data = data; // the error body, e.g. a session's rule violations
   }
 }
 
@@ -23,7 +24,7 @@ export async function api(path, { body, method, signal } = {}) {
   }
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new ApiError(messageOf(data) || `HTTP ${response.status}`, response.status);
+    throw new ApiError(messageOf(data) || `HTTP ${response.status}`, response.status, data);
   }
   return data;
 }

@@ -4,6 +4,7 @@ import { setupArena } from "./arena.js";
 import { status } from "./dom.js";
 import { setupLeaderboard } from "./leaderboard.js";
 import { setupRenga } from "./renga.js";
+import { setupSession } from "./session.js";
 import { setupSide } from "./side.js";
 
 function setupTabs(onShow) {
@@ -56,7 +57,12 @@ async function main() {
   setupSide(models);
   setupRenga(models);
   setupArena({ onVoted: refreshBoard });
-  setupTabs((id) => id === "tab-board" && refreshBoard());
+  let refreshSessions = () => {};
+  setupTabs((id) => {
+    if (id === "tab-board") refreshBoard();
+    if (id === "tab-session") refreshSessions();
+  });
+  refreshSessions = setupSession(models);
   document.body.dataset.ready = "true";
 }
 
