@@ -235,11 +235,22 @@ def report(run: Run) -> dict[str, Any]:
         "while constrained ones end when the meter is full. Serving: "
         f"{p.serve_requests} constrained requests, n={p.serve_n}, {p.serve_rounds} rounds.",
         *run.notes,
+        "transformers " + _version("transformers") + ", peft " + _version("peft")
+        + ", accelerate " + _version("accelerate") + ", bitsandbytes " + _version("bitsandbytes"),
         f"{run.elapsed():.0f} s in all; commit {git_state().get('commit')}",
     ]
     return {"figures": figures, "machine": f"{describe(torch=True)}",
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "notes": " ".join(n if n.endswith(".") else f"{n}." for n in notes if n)}
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def summary(f: dict[str, Any]) -> str:
