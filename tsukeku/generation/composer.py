@@ -137,13 +137,15 @@ class _Plan:
     resynced: int = 0  # ku recounted by the analyser while decoding
     stopped: int = 0  # rows stopped early: a finished ku read off the meter
     rounds: int = 0
+    job: Any = None  # seat_compose.SeatJob when composing for a seat
+    planner: Any = None  # seat_compose.RowPlanner (each row's season word), made when needed
 
     def distinct_ok(self) -> int:
         return len({c.candidate.text for c in self.checked if c.acceptable})
 
     def rows_wanted(self, round_no: int, oversample: float) -> int:
         n = self.request.n
-        if self.meter is None:
+        if self.meter is None and self.job is None:
             return n if round_no == 0 else 0
         missing = n - self.distinct_ok()
         if missing <= 0:
@@ -246,11 +248,13 @@ class Composer:
     # -- planning -----------------------------------------------------------------------------
     def _plan(self, req: ComposeRequest) -> _Plan:
         from tsukeku.generation.constraints import Meter
+        from tsukeku.generation.seat_compose import resolve
 
         chain = req.chain  # a ComposeRequest is valid once built (its fields hold the limits)
-        form, spaced = target_form(req.form, chain[-1])
+        job = resolve(req)
+        form, spaced = target_form(job.form if job else req.form, chain[-1])
         context = [" ".join(v.split()) for v in chain[-3:-1] if v.strip()]
-        prompt = self.template.render(spaced, form, context)
+        prompt = self.template.render(spaced, form, context, job.seat if job else None)
         meter = Meter.of(form, req.jiamari) if req.constrained else None
         adapter = req.adapter if req.adapter is not None else self.adapter
         self._check_adapter(adapter)
@@ -258,7 +262,7 @@ class Composer:
         if meter is not None:
             # a verse cut short is no verse: room for every mora spelt in byte pieces
             budget = max(budget, 4 * sum(meter.caps) + len(meter.caps) + 1)
-        return _Plan(req, form, spaced, prompt, meter, adapter, budget)
+        return _Plan(req, form, spaced, prompt, meter, adapter, budget, job=job)
 
     def _check_adapter(self, adapter: str | None) -> None:
         if adapter is None or adapter == BASE_ADAPTER:
@@ -336,6 +340,7 @@ class Composer:
 
         from tsukeku.generation.constraints import MoraConstraintLogitsProcessor
         from tsukeku.generation.sampling import row_sampling, row_stopping
+        from tsukeku.generation.seat_compose import seat_forcing
 
         tok = self.tokenizer
         model = self.model
@@ -352,11 +357,14 @@ class Composer:
         prompt_len = enc["input_ids"].shape[1]
         end_ids = self.end_ids()
         processors = LogitsProcessorList()
-        constraint = None
+        constraint = forcing = None
         if any(r.meter is not None for r in rows):
             constraint = MoraConstraintLogitsProcessor(self.automaton(), [r.meter for r in rows],
                                                        prompt_len)
             processors.append(constraint)
+            forcing = seat_forcing(self, rows, constraint)
+            if forcing is not None:
+                processors.append(forcing)
         per_row, kwargs = row_sampling([r.request.temperature for r in rows],
                                        [r.request.top_k for r in rows],
                                        [r.request.top_p for r in rows])
@@ -381,7 +389,7 @@ class Composer:
                 pad_token_id=pad, logits_processor=processors, stopping_criteria=stopping,
                 return_dict_in_generate=True, output_logits=True, **kwargs,
             )
-        self._collect(rows, out, prompt_len, end_ids, constraint)
+        self._collect(rows, out, prompt_len, end_ids, constraint, forcing)
 
     def _shared_prefill(self, enc: Any, row_of: Any, adapter_names: list[str] | None) -> Any:
         """The KV cache of every prompt but its last token, computed once per distinct prompt
@@ -397,7 +405,7 @@ class Composer:
         return cache
 
     def _collect(self, rows: list[_Plan], out: Any, prompt_len: int, end_ids: list[int],
-                 constraint: Any) -> None:
+                 constraint: Any, forcing: Any = None) -> None:
         import torch
 
         seqs = out.sequences[:, prompt_len:]
@@ -408,6 +416,7 @@ class Composer:
         ], dim=1) if steps else torch.zeros(len(rows), 0)
         ends = set(end_ids)
         finished = constraint.complete() if constraint is not None else [True] * len(rows)
+        written = forcing.written if forcing is not None else [True] * len(rows)
         for i, plan in enumerate(rows):
             ids = seqs[i].tolist()[: plan.max_new_tokens]
             length = next((j + 1 for j, t in enumerate(ids) if t in ends), len(ids))
@@ -430,6 +439,11 @@ class Composer:
                     checked.acceptable = False
                 elif not checked.acceptable:
                     plan.failed_check += 1
+            if plan.job is not None:
+                plan.job.missed += not written[i]
+                # the seat guarantee: a candidate of the form is kept only if it fits the seat
+                if checked.acceptable and not plan.job.admit(checked.candidate.text):
+                    checked.acceptable = False
             plan.checked.append(checked)
 
     # -- results ------------------------------------------------------------------------------
@@ -440,7 +454,8 @@ class Composer:
             self.stats.update(requests=1, sampled=plan.sampled, failed_check=plan.failed_check,
                               unfinished=plan.unfinished, resynced=plan.resynced,
                               stopped=plan.stopped, rounds=plan.rounds)
-        candidates = rank(plan.checked, req.n, only_acceptable=constrained)
+        candidates = rank(plan.checked, req.n,
+                          only_acceptable=constrained or plan.job is not None)
         notes: list[str] = []
         if constrained:
             info = self.table_info or {}
@@ -475,9 +490,12 @@ class Composer:
                          f"the form {plan.form}")
         if calls > 1:
             notes.append(f"{calls} generate calls served this batch")
+        if plan.job is not None:
+            notes += plan.job.notes(len(candidates), req.n)
         return CompositionResult(
             previous=req.previous, form=plan.form, candidates=candidates, model=self.name,
             constrained=constrained, notes=notes, latency_ms=round(elapsed_ms, 1),
+            seat=plan.job.seat.to_dict() if plan.job is not None else None,
         )
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StringConstraints,
     Tag,
     ValidationError,
@@ -99,10 +100,26 @@ class ComposeOptions(BaseModel):
 OPTION_NAMES = set(ComposeOptions.model_fields)
 
 
+class SeatSpec(BaseModel):
+    """Compose for the next seat of a renga session: `previous` is then the whole chain so far
+    (oldest first), read with this rule profile; `season` / `topics` override what the seat
+    asks (tsukeku.renga.seat)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Literal["歌仙", "半歌仙", "百韻", "kasen", "hankasen", "hyakuin"] = "歌仙"
+    season: Literal["春", "夏", "秋", "冬", "雑"] | None = None
+    topics: list[Literal["月", "花"]] | None = Field(None, max_length=2)
+
+
 class ComposeRequest(ComposeOptions):
-    """One request for 付句: `previous` is the 前句, or the chain so far (oldest first)."""
+    """One request for 付句: `previous` is the 前句, or the chain so far (oldest first).
+    `seat`: compose the next verse of a renga session (see `SeatSpec`); in code a resolved seat
+    and labelled chain can be attached instead (`tsukeku.generation.seat_compose.attach`)."""
 
     previous: Previous = Field(description="the 前句, or the chain so far (oldest first)")
+    seat: SeatSpec | None = Field(None, description="compose for the next seat of the chain")
+    _seat_job: Any = PrivateAttr(default=None)
 
     def __init__(self, /, **data: Any) -> None:
         # Built in code (CLI, composer, evaluation): a bad value is the user's error. Bodies
@@ -144,10 +161,13 @@ class CompositionResult:
     constrained: bool
     notes: list[str] = field(default_factory=list)
     latency_ms: float = 0.0
+    seat: dict[str, Any] | None = None  # the seat composed for (Seat.to_dict), if any
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["candidates"] = [c.to_dict() for c in self.candidates]
+        if self.seat is None:
+            del out["seat"]  # the shape without a seat is unchanged
         return out
 
 
