@@ -55,7 +55,10 @@ def test_export_writes_votes_battles_sessions(db_url, tmp_path):
         return [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
 
     [vote] = read("votes")
-    assert list(vote) == ["battle_id", "created_at", "model_a", "model_b", "winner"]  # votes.csv
+    from tsukeku.serving.routes.arena import VOTES_COLUMNS
+
+    assert list(vote) == VOTES_COLUMNS  # the columns of votes.csv
+    assert (vote["previous"], vote["answer_a"], vote["answer_b"]) == ("前句", "x", "y")
     assert (vote["battle_id"], vote["winner"]) == (voted.id, "tie")
     assert sorted(b["winner"] or "-" for b in read("battles")) == ["-", "tie"]
     [s] = read("sessions")

@@ -42,6 +42,13 @@ def serve_cmd(
     shutdown_grace_s: float = _O(30.0, "--shutdown-grace-s",
                                  help="on SIGTERM, how long requests in flight may finish"),
     log_level: str = _O("info", "--log-level", help="debug | info | warning | error"),
+    database_url: str | None = _O(
+        None, "--database-url",
+        help="the arena's and sessions' database, shared by every instance: "
+             "postgresql://USER:PASSWORD@HOST:5432/DB, or a SQLite file. Default: "
+             "$TSUKEKU_DATABASE_URL, else the SQLite file ($TSUKEKU_ARENA_DB or "
+             "~/.cache/tsukeku/arena.sqlite3)",
+    ),
 ) -> None:
     """Serve 付句 over HTTP: GET /ping, POST /invocations, POST /endpoints/{name}/invocations,
     the OpenAI API under /v1, GET /metrics, GET /health, docs at /docs, the page at /."""
@@ -58,7 +65,7 @@ def serve_cmd(
         shutdown_grace_s=shutdown_grace_s, log_level=log_level,
     )
     loader = registry_loader(models, engine=engine)  # fails fast on a missing file or engine
-    serve(create_app(loader, settings), settings)
+    serve(create_app(loader, settings, database_url=database_url), settings)
 
 
 def split_origins(values: list[str]) -> list[str]:

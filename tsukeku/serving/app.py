@@ -53,6 +53,8 @@ OPTIONAL_ROUTERS = ("tsukeku.serving.routes.ui", "tsukeku.serving.routes.arena",
 def create_app(
     registry: Registry | Mapping[str, Backend] | Callable[[], Any],
     settings: ServeSettings | None = None,
+    *,
+    database_url: str | None = None,
 ) -> FastAPI:
     settings = settings or ServeSettings()
     metrics = Metrics()
@@ -60,7 +62,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _open_arena(app)
+        await _open_arena(app, database_url)
         await _open_sessions(app, service)
         loading: asyncio.Task[None] | None = None
         if isinstance(registry, Mapping):  # backends built already: ready at once
@@ -86,6 +88,8 @@ def create_app(
             if loading is not None and not loading.done():
                 loading.cancel()
             await service.close()
+            if app.state.store_owned and app.state.store is not None:
+                await asyncio.to_thread(app.state.store.close)
 
     app = FastAPI(
         title="tsukeku",
@@ -98,7 +102,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.service = service
     app.state.registry = None  # the model registry, once loaded (the web page's routes use it)
-    app.state.arena_store = None  # opened by the lifespan unless set before start
+    app.state.store_owned = False  # whether the lifespan opened it (and closes it)
+    app.state.arena_store = None  # the store's arena unless set before start
     app.state.arena_limiter = None
     app.state.arena_cache = {}
     app.state.store = None  # the store (tsukeku.store), opened by the lifespan unless set
@@ -130,21 +135,27 @@ def create_app(
     return app
 
 
-async def _open_arena(app: FastAPI) -> None:
-    """The arena's database and vote limiter, unless given before start. A database that cannot
-    be opened leaves the arena answering 503 and the rest of the server up."""
+async def _open_arena(app: FastAPI, database_url: str | None) -> None:
+    """The store (arena and sessions: `database_url`, else $TSUKEKU_DATABASE_URL, else the SQLite
+    file) and the vote limiter, unless given before start. A database that cannot be opened
+    leaves the arena and sessions answering 503 and the rest of the server up."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from tsukeku.arena.ratelimit import RateLimiter, votes_per_minute_from_env
-    from tsukeku.arena.store import ArenaStore
+    from tsukeku.store import open_store
 
     if app.state.arena_limiter is None:
         app.state.arena_limiter = RateLimiter(votes_per_minute_from_env(), 60.0)
-    if app.state.arena_store is None:
+    if app.state.store is None and app.state.arena_store is None:
         try:
-            app.state.arena_store = await asyncio.to_thread(ArenaStore)
-        except (OSError, TsukekuError, sqlite3.Error) as err:
+            app.state.store = await asyncio.to_thread(open_store, database_url)
+            app.state.store_owned = True
+        except (OSError, TsukekuError, sqlite3.Error, SQLAlchemyError) as err:
             app.state.arena_error = f"{type(err).__name__}: {err}"
-            log.warning("the arena database could not be opened; the arena answers 503",
+            log.warning("the database could not be opened; the arena and sessions answer 503",
                         exc_info=True)
+    if app.state.arena_store is None and app.state.store is not None:
+        app.state.arena_store = app.state.store.arena
 
 
 async def _open_sessions(app: FastAPI, service: ComposeService) -> None:

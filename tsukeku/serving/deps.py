@@ -19,6 +19,7 @@ from tsukeku.serving.metrics import Metrics
 from tsukeku.serving.service import ComposeService, Registry
 from tsukeku.serving.settings import ServeSettings
 from tsukeku.sessions import SessionService
+from tsukeku.store import Store as DataStore
 
 # Paths answered without the API key: the health check load balancers call, and the docs.
 OPEN_PATHS = frozenset({"/ping", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
@@ -44,13 +45,25 @@ def get_registry(request: Request) -> Registry:
     return registry
 
 
+def _not_open(request: Request) -> Unavailable:
+    reason = getattr(request.app.state, "arena_error", "the server has not started")
+    return Unavailable(f"the database is not open ({reason}); set TSUKEKU_DATABASE_URL to a "
+                       "reachable PostgreSQL or TSUKEKU_ARENA_DB to a writable file and restart")
+
+
 def get_arena_store(request: Request) -> ArenaStore:
     """The arena database, opened by the app's lifespan."""
     store = request.app.state.arena_store
     if store is None:
-        reason = getattr(request.app.state, "arena_error", "the server has not started")
-        raise Unavailable(f"the arena database is not open ({reason}); set TSUKEKU_ARENA_DB "
-                          "to a writable file and restart")
+        raise _not_open(request)
+    return store
+
+
+def get_store(request: Request) -> DataStore:
+    """The whole store (arena, sessions, events), opened by the app's lifespan."""
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise _not_open(request)
     return store
 
 
@@ -105,6 +118,7 @@ Service = Annotated[ComposeService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 LoadedRegistry = Annotated[Registry, Depends(get_registry)]
 Store = Annotated[ArenaStore, Depends(get_arena_store)]
+OpenStore = Annotated[DataStore, Depends(get_store)]  # arena + sessions + events
 VoteLimiter = Annotated[RateLimiter, Depends(get_vote_limiter)]
 ArenaCache = Annotated[dict[str, Any], Depends(get_arena_cache)]
 Sessions = Annotated[SessionService, Depends(get_sessions)]

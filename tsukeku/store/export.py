@@ -1,7 +1,8 @@
 """The store as JSON Lines, for operators (`tsukeku db export`): one record per line.
 
-- votes: `battle_id`, `created_at`, `model_a`, `model_b`, `winner` — the columns of the arena's
-  `GET /api/arena/votes.csv`, oldest first;
+- votes: `battle_id`, `created_at`, `model_a`, `model_b`, `winner`, `previous`, `answer_a`,
+  `answer_b` (the answers' text) — the columns of the arena's `GET /api/arena/votes.csv`, oldest
+  first;
 - battles: `battle_id`, `created_at`, `previous`, `model_a`, `model_b`, `answer_a`, `answer_b`
   (the stored answers: text, reading, form check, latency), `winner` (None while unvoted);
 - sessions: each session as `SessionRecord.to_dict()` (participants, verses, `next_seat`), without
@@ -20,9 +21,12 @@ TABLES = ("votes", "battles", "sessions")
 
 def records(store: Store, table: str) -> Iterator[dict[str, Any]]:
     if table == "votes":
+        battles = {b.id: b for b in store.arena.battles()}
         for v in store.arena.votes():
+            b = battles[v.battle_id]  # a voted battle is never pruned
             yield {"battle_id": v.battle_id, "created_at": v.created_at, "model_a": v.model_a,
-                   "model_b": v.model_b, "winner": v.winner}
+                   "model_b": v.model_b, "winner": v.winner, "previous": b.previous,
+                   "answer_a": b.answer_a.get("text", ""), "answer_b": b.answer_b.get("text", "")}
     elif table == "battles":
         winners = {v.battle_id: v.winner for v in store.arena.votes()}
         for b in store.arena.battles():
