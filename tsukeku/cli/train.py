@@ -16,7 +16,8 @@ def train_cmd(
     config: Path | None = _O(None, "--config", "-c", help="YAML file of options (flags override it)"),
     data: str | None = _O(None, "--data", "-d", help="dataset dir from `tsukeku data build`"),
     base: str | None = _O(None, "--base", help="hub id, local dir, or tiny (default)"),
-    method: str | None = _O(None, "--method", help="lora | oft | boft"),
+    method: str | None = _O(None, "--method", help="lora | oft | boft | dpo (preference tuning of "
+                            "an SFT adapter: --adapter RUN --preferences FILE)"),
     prompt: str | None = _O(None, "--prompt", help="prompt template instead of the dataset's: "
                             "completion, instruction, instruction-rinna, chat (the base's own)"),
     name: str | None = _O(None, "--name", help="run name (run dir: <name>-<utc time>)"),
@@ -28,6 +29,12 @@ def train_cmd(
     boft_block_size: int | None = _O(None, "--boft-block-size"),
     boft_butterfly_factor: int | None = _O(None, "--boft-butterfly-factor"),
     target_modules: str | None = _O(None, "--target-modules", help="comma list, auto or all-linear"),
+    preferences: str | None = _O(None, "--preferences", help="dpo: preference pairs (JSON Lines "
+                                 "prompt/chosen/rejected)"),
+    adapter: str | None = _O(None, "--adapter", help="dpo: the SFT run (dir or name) or adapter "
+                             "dir to continue; also the reference model"),
+    beta: float | None = _O(None, "--beta", help="dpo: β (default 0.1)"),
+    loss_type: str | None = _O(None, "--loss-type", help="dpo: sigmoid | ipo | hinge | robust"),
     lr: float | None = _O(None, "--lr", help="learning rate (default 1e-3 on tiny, 2e-4 otherwise)"),
     schedule: str | None = _O(None, "--schedule", help="cosine | linear | constant | constant_with_warmup"),
     warmup_ratio: float | None = _O(None, "--warmup-ratio"),
@@ -60,7 +67,8 @@ def train_cmd(
     quiet: bool = _O(False, "--quiet", "-q", help="no progress bar or logs"),
     as_json: bool = _O(False, "--json", help="print the run summary as JSON"),
 ) -> None:
-    """Fine-tune a base with LoRA / OFT / BOFT on a tsukeku dataset; records a run dir + MLflow."""
+    """Fine-tune a base with LoRA / OFT / BOFT on a tsukeku dataset, or continue a run's adapter
+    with DPO on preference pairs; records a run dir + MLflow."""
     from tsukeku.training.config import build_config
     from tsukeku.training.job import train
 
@@ -83,6 +91,9 @@ def train_cmd(
         line += f"  validation 付句 loss {ev['validation']['loss']:.4f}"
         if "validation_base" in ev:
             line += f" (base {ev['validation_base']['loss']:.4f})"
+    if "preferences" in ev:
+        line += (f"  held-out preference accuracy {ev['preferences']['accuracy_vs_base']:.3f} "
+                 f"(SFT {ev['preferences']['accuracy_vs_base_sft']:.3f})")
     line += f"  {ev['train']['tokens_per_s']:.0f} tokens/s"
     typer.echo(line)
 

@@ -31,6 +31,11 @@ def model_card(run: dict[str, Any], cfg: dict[str, Any], evaluation: dict[str, A
     method = cfg["method"]
     if method == "lora":
         hp = f"r={cfg['rank']}, alpha={cfg['alpha']}, dropout={cfg['dropout']}"
+    elif method == "dpo":
+        prefs = data.get("preferences", {})
+        hp = (f"DPO β={cfg['beta']}, loss {cfg['loss_type']}, continuing the SFT adapter "
+              f"`{cfg['adapter']}` (also the reference model) on {prefs.get('train_pairs', '?')} "
+              f"preference pairs of `{cfg['preferences']}` ({prefs.get('synthetic', 0)} synthetic)")
     elif method == "oft":
         hp = f"block size {cfg['oft_block_size']}, module dropout {cfg['dropout']}"
     else:
@@ -38,6 +43,11 @@ def model_card(run: dict[str, Any], cfg: dict[str, Any], evaluation: dict[str, A
               f"{cfg['boft_butterfly_factor']}, dropout {cfg['dropout']}")
     dev = env.get("device", {})
     git = env.get("git", {})
+    pref = evaluation.get("preferences")
+    pref_line = "" if not pref else (
+        f"\nOn {pref['pairs']} held-out preference pairs the implicit reward (log π − log π_ref "
+        f"against the base) prefers the chosen verse in {_f(pref['accuracy_vs_base'], 3)} of pairs "
+        f"(the SFT adapter: {_f(pref['accuracy_vs_base_sft'], 3)}).\n")
     return f"""---
 library_name: peft
 base_model: {run.get('base_resolved', cfg['base'])}
@@ -59,7 +69,7 @@ A {method.upper()} adapter that answers a 前句 with a 付句 (長句 5-7-5 ↔
 Training: {train.get('steps')} optimizer steps, {train.get('tokens')} non-padding tokens in
 {_f(train.get('seconds'), 1)} s of training time ({_f(train.get('tokens_per_s'), 1)} tokens/s),
 final training loss {_f(train.get('final_loss'))}.
-
+{pref_line}
 ## Setup
 
 - base: `{cfg['base']}` ({run.get('base_resolved', '')}), {run.get('total_params', 'n/a'):,} parameters

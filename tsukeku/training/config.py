@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tsukeku.errors import ConfigError, explain_validation
 
-Method = Literal["lora", "oft", "boft"]
+Method = Literal["lora", "oft", "boft", "dpo"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Schedule = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 Batching = Literal["packed", "grouped", "shuffled"]
@@ -57,7 +57,27 @@ class BoftOptions(BaseModel):
     dropout: float = _DROPOUT
 
 
-METHOD_OPTIONS: dict[str, type[BaseModel]] = {"lora": LoraOptions, "oft": OftOptions, "boft": BoftOptions}
+class DpoOptions(BaseModel):
+    """DPO: preference tuning that continues an SFT adapter (TRL `DPOConfig`: `beta`,
+    `loss_type`); the SFT adapter is also the reference model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preferences: str | None = Field(None, description="preference pairs (JSON Lines: prompt, "
+                                    "chosen, rejected) from `tsukeku arena export-preferences` "
+                                    "or `tsukeku data preferences`")
+    adapter: str | None = Field(None, description="the SFT run (dir or name) or adapter dir to "
+                                "continue; its model is the reference")
+    beta: float = Field(0.1, gt=0, description="DPO β: how far the tuned model may move from "
+                        "the reference")
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
+        "sigmoid", description="TRL's DPO loss: sigmoid (the DPO paper), ipo, hinge, robust")
+    eval_share: float = Field(0.1, ge=0, lt=1, description="share of the pairs held out "
+                              "(seeded) for the run's preference accuracy")
+
+
+METHOD_OPTIONS: dict[str, type[BaseModel]] = {"lora": LoraOptions, "oft": OftOptions, "boft": BoftOptions,
+                                              "dpo": DpoOptions}
 
 # The flat option names (older config files, the command line, a run's config.yaml) and the
 # grouped places they set. `dropout` was one option for every method: it sets each one's own.
@@ -69,6 +89,11 @@ FLAT_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "oft_block_size": (("oft", "block_size"),),
     "boft_block_size": (("boft", "block_size"),),
     "boft_butterfly_factor": (("boft", "butterfly_factor"),),
+    "preferences": (("dpo", "preferences"),),
+    "adapter": (("dpo", "adapter"),),
+    "beta": (("dpo", "beta"),),
+    "loss_type": (("dpo", "loss_type"),),
+    "eval_share": (("dpo", "eval_share"),),
 }
 
 
@@ -117,6 +142,7 @@ class TrainConfig(BaseModel):
     lora: LoraOptions = Field(default_factory=LoraOptions)
     oft: OftOptions = Field(default_factory=OftOptions)
     boft: BoftOptions = Field(default_factory=BoftOptions)
+    dpo: DpoOptions = Field(default_factory=DpoOptions)
     target_modules: list[str] | Literal["auto", "all-linear"] = "auto"
     # optimisation
     lr: float | None = Field(None, gt=0, description="learning rate; default 1e-3 on tiny, 2e-4 otherwise")
@@ -169,12 +195,19 @@ class TrainConfig(BaseModel):
     def _check(self) -> TrainConfig:
         if self.group_by_length is not None and "batching" not in self.model_fields_set:
             self.batching = "grouped" if self.group_by_length else "shuffled"
+        if self.method == "dpo" and not (self.dpo.preferences and self.dpo.adapter):
+            raise ValueError("method dpo continues an SFT adapter on preference pairs: give "
+                             "--adapter RUN and --preferences FILE")
         if self.precision == "fp16" and not _cuda():
             raise ValueError("precision fp16 needs a CUDA GPU; use fp32 (or auto) on CPU")
         return self
 
     def resolved_lr(self, base_is_tiny: bool) -> float:
-        return self.lr if self.lr is not None else (1e-3 if base_is_tiny else 2e-4)
+        if self.lr is not None:
+            return self.lr
+        if self.method == "dpo":  # preference tuning moves an already tuned adapter: gently
+            return 2e-4 if base_is_tiny else 5e-6
+        return 1e-3 if base_is_tiny else 2e-4
 
     def options(self) -> LoraOptions | OftOptions | BoftOptions:
         """The options of the method this run trains."""
@@ -231,9 +264,26 @@ def build_config(config_file: str | os.PathLike | None = None, **overrides: Any)
     """Defaults, then the YAML file, then every override that is not None (flat or grouped)."""
     values = group_options(read_yaml(config_file)) if config_file else {}
     values = _merge(values, group_options({k: v for k, v in overrides.items() if v is not None}))
+    if values.get("method") == "dpo":
+        values = _from_sft_run(values)
     if "data" not in values:
         raise ConfigError("no dataset given: pass --data DIR (from `tsukeku data build`) or set data: in --config")
     return validate_config(values)
+
+
+def _from_sft_run(values: dict[str, Any]) -> dict[str, Any]:
+    """A DPO run's base and dataset default to those of the SFT run it continues."""
+    from tsukeku.training.runs import find_run
+
+    adapter = (values.get("dpo") or {}).get("adapter")
+    if not adapter:
+        return values
+    try:
+        run = find_run(adapter, values.get("runs_dir", "runs"))
+    except ConfigError:
+        return values  # a plain adapter dir (or a missing one: the job says so)
+    sft = read_yaml(run / "config.yaml") if (run / "config.yaml").exists() else {}
+    return {**{k: sft[k] for k in ("base", "data") if k in sft}, **values}
 
 
 def validate_config(values: dict[str, Any]) -> TrainConfig:

@@ -99,11 +99,20 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
     transformers TrainerCallbacks."""
     if resume is not None:
         run_dir = find_run(resume, runs_dir or (cfg.runs_dir if cfg else "runs"))
-        return _run(load_run_config(run_dir), run_dir=run_dir, resuming=True, quiet=quiet,
-                    callbacks=callbacks)
+        return _dispatch(load_run_config(run_dir), run_dir=run_dir, resuming=True, quiet=quiet,
+                         callbacks=callbacks)
     if cfg is None:
         raise ConfigError("nothing to train: give a config or --resume RUN")
-    return _run(cfg, run_dir=None, resuming=False, quiet=quiet, callbacks=callbacks)
+    return _dispatch(cfg, run_dir=None, resuming=False, quiet=quiet, callbacks=callbacks)
+
+
+def _dispatch(cfg: TrainConfig, **kwargs: Any) -> RunResult:
+    """Preference tuning (dpo) runs through TRL's DPOTrainer (training.dpo); the PEFT methods here."""
+    if cfg.method == "dpo":
+        from tsukeku.training.dpo import run_dpo
+
+        return run_dpo(cfg, **kwargs)
+    return _run(cfg, **kwargs)
 
 
 def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
