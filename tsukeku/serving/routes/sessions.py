@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tsukeku.errors import InputError
 from tsukeku.generation.types import MAX_VERSE_CHARS
-from tsukeku.serving.deps import LoadedRegistry, Sessions
+from tsukeku.serving.deps import LoadedRegistry, Service, Sessions
 from tsukeku.serving.errors import error_body
 from tsukeku.sessions.errors import RuleBroken
 from tsukeku.sessions.export import to_html, to_jsonl
@@ -41,7 +41,8 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 SessionId = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")]
 Token = Annotated[str, Field(min_length=1, max_length=100)]
-WAIT_S = 15.0  # one wait on the event bus; the stream checks for a closed client between waits
+WAIT_S = 5.0  # one wait on the event bus; between waits the stream checks for a closed client
+# and a draining server (a stream left open would hold up the shutdown)
 PAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
@@ -219,7 +220,7 @@ async def _shown(session_id: SessionId, svc: Sessions) -> dict[str, Any]:
 
 @router.get("/{session_id}/events", response_class=EventSourceResponse)
 async def events(
-    session_id: SessionId, request: Request, svc: Sessions,
+    session_id: SessionId, request: Request, svc: Sessions, service: Service,
     view: Annotated[dict[str, Any], Depends(_shown)],
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
@@ -229,7 +230,8 @@ async def events(
         bus.last_id, session_id)
     svc.advance(session_id)
     yield ServerSentEvent(event="snapshot", id=str(after), data={"session": view}, retry=2000)
-    while not svc.closing and not await request.is_disconnected():
+    while (not svc.closing and service.state != "draining"
+           and not await request.is_disconnected()):
         found = await bus.wait(session_id, after, WAIT_S)
         if not found:
             continue

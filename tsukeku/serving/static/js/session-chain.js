@@ -27,7 +27,7 @@ export function renderChain(el, session) {
             sec.verses.map((v) =>
               h("li", { class: "chain-verse", "data-seat": v.seat },
                 h("span", { class: "seat" }, String(v.seat)),
-                h("span", { class: "text", lang: "ja" }, v.text),
+                h("span", { class: "text", lang: "ja" }, v.text.replaceAll(" ", "\u3000")),
                 h("span", { class: "author" }, v.author),
                 warnings(v))))))),
   );

@@ -87,7 +87,14 @@ export function setupSession(models) {
     for (const kind of ["snapshot", "verse", "take_back", "status", "participant"]) {
       source.addEventListener(kind, (e) => render(JSON.parse(e.data).session));
     }
-    source.onerror = () => status($("session-status"), "接続を再試行中… / reconnecting…");
+    source.onerror = () => {
+      status($("session-status"), "接続を再試行中… / reconnecting…");
+      // The browser retries a dropped stream itself, but not one answered with an error
+      // (a server restarting answers 503 for a moment): then open it again here.
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(() => state.source === source && open(id), 2000);
+      }
+    };
     source.onopen = () => status($("session-status"), "");
     state.source = source;
   }
@@ -124,8 +131,8 @@ export function setupSession(models) {
 
     fill($("session-people-list"), session.participants.map((p) =>
       h("li", { class: session.turn && session.turn.id === p.id ? "current" : "",
-        "aria-current": session.turn && session.turn.id === p.id ? "true" : null },
-      p.kind === "model" ? "🤖 " : "", p.name, p.is_host ? "（宗匠）" : "",
+        "data-kind": p.kind, "aria-current": session.turn && session.turn.id === p.id ? "true" : null },
+      p.name, p.kind === "model" ? "（モデル）" : "", p.is_host ? "（宗匠）" : "",
       mine.me === p.id ? "（あなた）" : "")));
 
     const turn = $("session-turn");
