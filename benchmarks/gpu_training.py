@@ -66,6 +66,39 @@ def timed_training(run: Run, model: Any, cfg: Any, examples: list[dict], collato
             "peak_gib": run.peak_gib()}
 
 
+def no_cache_in_training(model: Any) -> None:
+    """use_cache off while training. The published configs have it on, and with it transformers
+    (5.x) builds a KV cache even in a training forward, and a model with a cache never reads
+    packed position ids: every example of a packed row would attend to the ones before it.
+    `tsukeku train` leaves it on (the tiny base's config has it off): see docs/performance.md."""
+    model.config.use_cache = False
+
+
+def packed_rows_isolated(model: Any, collator: Any, examples: list[dict], device: str) -> bool:
+    """Whether a packed row keeps its examples apart: changing the first example's first token
+    moves that example's logits and must leave the second example's as they were."""
+    import torch
+
+    batch = {k: v.to(device) for k, v in collator(examples).items()}
+    starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
+    if len(starts) < 2:
+        raise RuntimeError("the check needs two examples packed in one row")
+    changed = batch["input_ids"].clone()
+    changed[0, 0] = (changed[0, 0] + 1) % model.config.vocab_size
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        a = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
+        b = model(input_ids=changed, position_ids=batch["position_ids"]).logits[0]
+    model.train(was_training)
+    first, second = slice(0, starts[1]), slice(starts[1], starts[2] if len(starts) > 2 else None)
+    moved_first = (a[first] - b[first]).abs().max().item()
+    moved_second = (a[second] - b[second]).abs().max().item()
+    # isolated: exactly 0 (a masked key adds exp(-inf) = 0); 1e-3 of the first's change spares
+    # a kernel's rounding, while a leak moves the second example about as much as the first
+    return moved_first > 0 and moved_second <= 1e-3 * moved_first
+
+
 def lora_options(cfg: Any) -> Any:
     """rank, alpha, dropout of the run's LoRA (grouped as `cfg.lora` or flat on older configs)."""
     return cfg.options() if hasattr(cfg, "options") else cfg
@@ -92,13 +125,17 @@ def train_section(run: Run, kind: str, model: Any, tokenizer: Any, data: Data, w
 
     key = FIGURE_KEYS[kind]
     cfg = train_config(kind, data, run.profile)
+    no_cache_in_training(model)
     n_matmul = matmul_parameters(model)
     peft_model, targets = wrap_model(model, cfg)
     if not packing_supported(peft_model):
         raise RuntimeError("the model's attention cannot take packed batches")
     n_trainable, n_total = peft_model.get_nb_trainable_parameters()
-    ours = timed_training(run, peft_model, cfg, data.train,
-                          PackedCollator(tokenizer.pad_token_id, cfg.max_length), work / "ours")
+    collator = PackedCollator(tokenizer.pad_token_id, cfg.max_length)
+    shortest = sorted(data.train, key=lambda e: len(e["input_ids"]))[:2]
+    if not packed_rows_isolated(peft_model, collator, shortest, run.device):
+        raise RuntimeError("packed examples see each other: the timing would not be of packing")
+    ours = timed_training(run, peft_model, cfg, data.train, collator, work / "ours")
     per_token, per_token_6n = flops_per_token(n_matmul, n_trainable)
     f = run.figures
     f[f"{key}_parameters"] = n_total
@@ -155,6 +192,7 @@ def qlora_section(run: Run, saved: Path, data: Data, work: Path) -> None:
     model, tokenizer = load_model(str(saved), dtype="bf16", device=None, load_in_4bit=True,
                                   trainable=True)
     cfg = train_config("rinna", data, run.profile, load_in_4bit=True)
+    no_cache_in_training(model)
     peft_model, _ = wrap_model(model, cfg)
     out = timed_training(run, peft_model, cfg, data.train,
                          PackedCollator(tokenizer.pad_token_id, cfg.max_length), work / "qlora")

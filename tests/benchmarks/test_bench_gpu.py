@@ -131,3 +131,25 @@ def test_tiny_run_measures_every_figure(tmp_path):
     assert 30 < figures["example_tokens_mean"] < 90  # realistic 付句 lengths
     assert result["notes"].startswith("TINY PROFILE")
     assert "QLoRA skipped" in result["notes"]
+
+
+@pytest.mark.slow  # ~8 s: the first model build imports the modelling code
+def test_packing_check_sees_examples_leak_when_the_config_keeps_a_cache():
+    """Published configs have use_cache on; transformers then builds a KV cache in a training
+    forward and ignores packed position ids, so packed examples see each other. The benchmark
+    turns the cache off for training and checks the rows before timing them."""
+    import torch
+    from gpu_shapes import build_model, model_config
+    from gpu_training import no_cache_in_training, packed_rows_isolated
+
+    from tsukeku.training.data import PackedCollator
+
+    examples = [{"input_ids": list(range(5, 15)), "labels": list(range(5, 15))},
+                {"input_ids": list(range(20, 27)), "labels": list(range(20, 27))}]
+    collator = PackedCollator(0, 32)
+    for kind in ("rinna", "llama"):
+        model = build_model(model_config(kind, tiny=True, vocab_size=1000), "cpu", torch.float32)
+        assert model.config.use_cache  # as published
+        assert not packed_rows_isolated(model, collator, examples, "cpu")
+        no_cache_in_training(model)
+        assert packed_rows_isolated(model, collator, examples, "cpu")
