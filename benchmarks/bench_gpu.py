@@ -17,6 +17,11 @@ On the bundled dataset (prompt + 付句 of 40–80 tokens), in one run:
   the token-reading table's first build (empty cache) vs its load from the disk cache.
 - serving: 16 requests through one `Composer.compose_many` call vs 16 `Composer.compose` calls.
 
+Sections run in that order of importance; one that would start past the time budget is skipped
+with a note, and one that fails is noted while the others still run (exit status 1). The parts
+live beside this script: gpu_shapes.py (configs, tokenizer, peak table), gpu_run.py (sizes,
+figures, data), gpu_training.py, gpu_decoding.py. docs/performance.md describes every figure.
+
 Without CUDA it says so and exits 0. `--tiny --out FILE` runs every measurement with two-layer
 models on whatever device there is (the CPU test of this script); it never writes the GPU
 result file.
