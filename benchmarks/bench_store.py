@@ -11,8 +11,10 @@ names) share one database; everything runs on this machine over loopback.
    checked to be in the database.
 2. Kill: a burst of votes through both PostgreSQL instances; one is killed with SIGKILL in the
    middle. `lost_votes_after_kill`: votes answered 2xx that are not in the database (goal 0).
-3. Events: a renga session's event written through one instance reaches a waiter on the other
-   (`cross_instance_event_ms_p95`, PostgreSQL LISTEN/NOTIFY); see `event_latencies`.
+3. Events: a renga session made through one PostgreSQL instance, an SSE client (a screen) on
+   it, verses posted through the other: milliseconds from a verse's write to its event on the
+   screen (`cross_instance_event_ms_p95`, LISTEN/NOTIFY). Below HTTP, the same at the store
+   level: a writer process, EventBus.wait in this one (`store_event_wakeup_ms_p95`).
 """
 
 from __future__ import annotations
@@ -120,16 +122,11 @@ def stored_votes(database_url: str) -> set[str]:
         return {v.battle_id for v in store.arena.votes()}
 
 
-def votes_per_second(database_url: str, folder: Path, n: int) -> dict:
+def votes_per_second(database_url: str, servers: list[Server], n: int) -> dict:
     battle_ids = seed_battles(database_url, n)
-    servers = start_instances(database_url, folder)
-    try:
-        urls = [s.url for s in servers]
-        asyncio.run(vote_burst(urls, seed_battles(database_url, 2 * CLIENTS)))  # warm-up
-        ok, other, seconds = asyncio.run(vote_burst(urls, battle_ids))
-    finally:
-        for s in servers:
-            s.stop()
+    urls = [s.url for s in servers]
+    asyncio.run(vote_burst(urls, seed_battles(database_url, 2 * CLIENTS)))  # warm-up
+    ok, other, seconds = asyncio.run(vote_burst(urls, battle_ids))
     missing = set(ok) - stored_votes(database_url)
     return {"votes": len(ok), "seconds": seconds, "votes_per_second": len(ok) / seconds,
             "not_2xx": other, "missing_2xx_votes": len(missing)}
@@ -215,8 +212,62 @@ def cross_instance_events_store(database_url: str, n: int) -> dict:
             "delays_ms": delays, "p50_ms": percentile(delays, 50), "p95_ms": percentile(delays, 95)}
 
 
-def cross_instance_events(database_url: str, folder: Path, n: int) -> dict:
-    return cross_instance_events_store(database_url, n)
+# Our own verses; the host accepts whatever rule they break where they land.
+SESSION_VERSES = {"長句": "春の野に 霞たなびく 朝ぼらけ", "短句": "鶯の声 遠く聞こゆる"}
+
+
+async def cross_instance_events_http(servers: list[Server], n: int) -> dict:
+    """A renga session made through the first instance; an SSE client (a screen) on the first;
+    verses posted through the second. Milliseconds from the verse's write (its stamp, taken in
+    the writing transaction) to its event arriving on the screen (same clock)."""
+    a, b = servers[0].url, servers[1].url
+    arrivals: asyncio.Queue[tuple[float, dict]] = asyncio.Queue()
+    async with httpx.AsyncClient(timeout=30) as http:
+        made = (await http.post(f"{a}/api/sessions", json={
+            "title": "bench", "form": "歌仙", "turn_order": "degachi",
+            "participants": [{"name": "甲"}, {"name": "乙"}]})).raise_for_status().json()
+        session_id, host = made["session"]["id"], made["host_token"]
+        person = made["session"]["participants"][0]["id"]
+
+        async def screen() -> None:
+            async with httpx.AsyncClient(timeout=None) as sse, \
+                    sse.stream("GET", f"{a}/api/sessions/{session_id}/events") as response:
+                event: dict = {}
+                async for line in response.aiter_lines():
+                    if line and not line.startswith(":"):
+                        key, _, value = line.partition(": ")
+                        event[key] = json.loads(value) if key == "data" else value
+                    elif not line and event:
+                        await arrivals.put((time.time(), event))
+                        event = {}
+
+        reader = asyncio.create_task(screen())
+        try:
+            arrived, first = await asyncio.wait_for(arrivals.get(), 30)
+            assert first["event"] == "snapshot", first
+            delays = []
+            for _ in range(min(n, 35)):
+                view = (await http.get(f"{a}/api/sessions/{session_id}")).json()
+                seat = len(view["verses"]) + 1
+                kind = "長句" if seat % 2 else "短句"
+                body = {"text": SESSION_VERSES[kind], "participant_id": person, "token": host}
+                answer = await http.post(f"{b}/api/sessions/{session_id}/verses", json=body)
+                if answer.status_code == 422:  # the host accepts the rules this one breaks
+                    body["accept"] = sorted({v["rule"] for v in
+                                             answer.json()["error"].get("violations", [])})
+                    answer = await http.post(f"{b}/api/sessions/{session_id}/verses", json=body)
+                answer.raise_for_status()
+                while True:
+                    arrived, event = await asyncio.wait_for(arrivals.get(), 10)
+                    if event.get("event") == "verse" and event["data"]["event"]["seat"] == seat:
+                        break
+                stamp = datetime.fromisoformat(event["data"]["event"]["created_at"])
+                delays.append((arrived - stamp.timestamp()) * 1000)
+        finally:
+            reader.cancel()
+    return {"how": "HTTP: a session made through instance 1, an SSE client on instance 1, verses "
+                   "posted through instance 2; from the verse's write to its SSE event",
+            "delays_ms": delays, "p50_ms": percentile(delays, 50), "p95_ms": percentile(delays, 95)}
 
 
 def main() -> None:
@@ -232,14 +283,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp, \
             TempPostgres(fsync=True) as pg:
         folder = Path(tmp)
-        sqlite = votes_per_second(str(folder / "arena.sqlite3"), folder, args.votes)
+        url = str(folder / "arena.sqlite3")
+        servers = start_instances(url, folder)
+        try:
+            sqlite = votes_per_second(url, servers, args.votes)
+        finally:
+            for server in servers:
+                server.stop()
         print(f"sqlite: {sqlite['votes_per_second']:.0f} votes/s", file=sys.stderr)
-        postgres = votes_per_second(pg.create_database(), folder, args.votes)
-        print(f"postgres: {postgres['votes_per_second']:.0f} votes/s", file=sys.stderr)
+        url = pg.create_database()
+        servers = start_instances(url, folder)
+        try:
+            postgres = votes_per_second(url, servers, args.votes)
+            print(f"postgres: {postgres['votes_per_second']:.0f} votes/s", file=sys.stderr)
+            events = asyncio.run(cross_instance_events_http(servers, args.events))
+        finally:
+            for server in servers:
+                server.stop()
+        print(f"events p95: {events['p95_ms']:.0f} ms", file=sys.stderr)
+        store_events = cross_instance_events_store(pg.create_database(), args.events)
         kill = kill_during_burst(pg.create_database(), folder, args.kill_votes)
         print(f"kill: {len(kill['lost'])} lost of {kill['votes_2xx']}", file=sys.stderr)
-        events = cross_instance_events(pg.create_database(), folder, args.events)
-        print(f"events p95: {events['p95_ms']:.0f} ms", file=sys.stderr)
 
     figures = {
         "votes_per_second_sqlite": round(sqlite["votes_per_second"], 1),
@@ -249,6 +313,7 @@ def main() -> None:
         "lost_votes_after_kill": len(kill["lost"]),
         "cross_instance_event_ms_p95": round(events["p95_ms"], 1),
         "cross_instance_event_ms_p50": round(events["p50_ms"], 1),
+        "store_event_wakeup_ms_p95": round(store_events["p95_ms"], 1),
     }
     result = {
         "figures": figures,
@@ -260,11 +325,13 @@ def main() -> None:
             f"{args.votes} votes per database on pre-seeded battles (plus a warm-up); SQLite: "
             "one WAL file shared by both processes; PostgreSQL 15 throw-away server, fsync on, "
             f"same machine. Kill: {args.kill_votes} votes, the second instance SIGKILLed after "
-            f"{kill['killed_after']} 2xx votes. Events: {events['how']}. "
+            f"{kill['killed_after']} 2xx votes. Events ({len(events['delays_ms'])}): "
+            f"{events['how']}; store_event_wakeup: {store_events['how']}. "
             f"2xx votes missing from the database: sqlite {sqlite['missing_2xx_votes']}, "
             f"postgres {postgres['missing_2xx_votes']}."
         ),
-        "details": {"sqlite": sqlite, "postgres": postgres, "kill": kill, "events": events},
+        "details": {"sqlite": sqlite, "postgres": postgres, "kill": kill, "events": events,
+                    "store_events": store_events},
     }
     write_json_atomic(args.out, result)
     print(json.dumps(result, ensure_ascii=False, indent=2))
