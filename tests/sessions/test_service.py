@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tests.sessions.conftest import clean_chain, store_module
+from tests.sessions.conftest import ScriptedModel, clean_chain, store_module
 from tsukeku.cli import app as cli_app
 from tsukeku.sessions import SessionLimits, SessionService
 from tsukeku.sessions.errors import (
@@ -171,7 +171,30 @@ def test_degachi_lets_anyone_post_and_a_model_compose_when_asked(store, scripted
     assert out["verse"]["text"] == VERSES[2].text and out["verse"]["author"] == "tiny"
     model, request = scripted.requests[-1]
     assert model == "tiny" and request.form == "5-7-5"
-    assert request.previous == [VERSES[0].text, VERSES[1].text]
+    assert request.previous == [VERSES[0].text, VERSES[1].text]  # the whole chain
+    assert request.seat is not None and request.seat.profile == "hankasen"  # seat-aware
+
+
+def test_a_model_that_cannot_meet_the_seat_falls_back_to_a_plain_round(store):
+    """Seat-aware rounds that return nothing (a small model may never manage the seat) are
+    followed by one plain round, so the session does not stall."""
+    scripted = ScriptedModel()
+    seen = []
+
+    async def seatless(model, request):
+        seen.append(request.seat is not None)
+        if request.seat is not None:
+            return _empty(request, model)
+        return await scripted(model, request)
+
+    svc = _svc(store, seatless)
+    rec = svc.create(title="t", form="半歌仙",
+                     participants=[PEOPLE[0], {"kind": "model", "model": "tiny"}])
+    svc.post(rec.id, text=VERSES[0].text, participant_id=_ids(rec)["松籟"],
+             token=rec.join_token)
+    out = asyncio.run(svc.compose_turn(rec.id))
+    assert out["verse"]["text"] == VERSES[1].text
+    assert seen == [True] * SessionLimits().model_attempts + [False]
 
 
 def test_a_whole_hankasen_with_two_people_and_a_model_exports_clean(store, scripted, tmp_path):

@@ -73,7 +73,7 @@ def _create(client, participants=None, **extra):
     return r.json()
 
 
-def _wait_for(client, sid, verses, timeout_s=20.0):
+def _wait_for(client, sid, verses, timeout_s=60.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         view = client.get(f"/api/sessions/{sid}").json()

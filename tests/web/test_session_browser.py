@@ -275,11 +275,13 @@ def test_with_the_real_tiny_model_across_a_restart(chromium, booth_models_file, 
         guest = Screen(chromium, link, timeout_ms=90_000)
         _warning_shows(host)
         _play(host, guest, 7, lambda seat: TEXTS[seat - 1])
+        before = host.verses().locator(".text").all_inner_texts()[:7]
         _stop(process)  # the whole server goes away mid-session
         process = _serve(models_file, db, port, log)
         _wait_until_ready(url, process, log)
-        for s in (host, guest):
-            expect(s.verses()).to_have_count(7, timeout=60_000)
+        for s in (host, guest):  # reconnected; the model whose turn it was may add the 8th
+            s.page.wait_for_function(MORE_THAN, arg=6, timeout=60_000)
+            assert s.verses().locator(".text").all_inner_texts()[:7] == before
         _play(host, guest, 18, lambda seat: TEXTS[seat - 1])
         for s in (host, guest):
             expect(s.page.locator("#session-turn")).to_contain_text("満尾")

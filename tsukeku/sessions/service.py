@@ -39,6 +39,7 @@ from tsukeku.sessions.errors import (
 )
 from tsukeku.sessions.rules import Evaluation, chain_violations, evaluate, normalise
 from tsukeku.sessions.turns import FORMS, profile_of, seat_info, whose_turn
+from tsukeku.store.errors import SeatConflict
 
 log = logging.getLogger("tsukeku.sessions")
 
@@ -57,11 +58,6 @@ class SessionLimits:
     model_attempts: int = 2  # rounds of candidates before the least-bad one is taken
     context_verses: int = 10  # the chain's last verses a model sees
     retry_after_s: float = 5.0  # a failed model turn is tried again after this
-
-
-def is_seat_conflict(err: BaseException) -> bool:
-    """The store's SeatConflict (another post took the seat first)."""
-    return type(err).__name__ == "SeatConflict"
 
 
 class SessionService:
@@ -286,7 +282,7 @@ class SessionService:
             try:
                 await self.compose_turn(session_id)
             except Exception as err:  # noqa: BLE001 - logged, shown, and retried later
-                if is_seat_conflict(err):
+                if isinstance(err, SeatConflict):
                     continue  # another instance took the seat: look again
                 log.warning("a model's turn failed", exc_info=True,
                             extra={"session": session_id})

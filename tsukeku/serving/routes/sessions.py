@@ -36,6 +36,7 @@ from tsukeku.serving.deps import LoadedRegistry, Service, Sessions
 from tsukeku.serving.errors import error_body
 from tsukeku.sessions.errors import RuleBroken
 from tsukeku.sessions.export import to_html, to_jsonl
+from tsukeku.store.errors import SessionNotFound
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -151,7 +152,7 @@ async def check(session_id: SessionId, body: CheckBody, svc: Sessions) -> dict[s
     try:
         return await run_in_threadpool(svc.check, session_id, body.text)
     except InputError as err:
-        if type(err).__name__ == "SessionNotFound":
+        if isinstance(err, SessionNotFound):
             raise
         # The visitor is still typing: text prosody cannot read is not an HTTP error here.
         return {"text": body.text, "ok": False, "violations": [], "errors": [],

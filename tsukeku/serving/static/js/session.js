@@ -210,6 +210,7 @@ export function setupSession(models) {
   input.addEventListener("input", () => {
     $("session-accept").hidden = true;
     state.blocked = null;
+    status($("session-status"), ""); // a refusal shown for the previous text is over
   });
   input.addEventListener("input", debounce(recheck, 300));
 
