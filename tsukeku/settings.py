@@ -33,6 +33,8 @@ class Environment(BaseSettings):
     arena_db: Path | None = None  # the arena's SQLite file
     arena_votes_per_minute: str | None = None  # vote rate limit per client (validated by its user)
     database_url: str | None = None  # a shared database for the arena and sessions
+    # or an AWS Secrets Manager secret holding it (a URL, or RDS's JSON: host, port, username, …)
+    database_secret: str | None = None
     # The served model directory (SageMaker's /opt/ml/model) and what to serve from it.
     model_dir: Path = Path("/opt/ml/model")
     base: str | None = None

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from tsukeku.store.errors import StoreConfigError
 
@@ -45,14 +45,23 @@ def default_sqlite_path() -> Path:
     return configured.expanduser() if configured is not None else home() / "arena.sqlite3"
 
 
-def resolve_url(url_or_path: str | os.PathLike | None) -> sa.URL:
-    """None → $TSUKEKU_DATABASE_URL, else the default SQLite file; a URL (postgresql://…,
+def resolve_url(url_or_path: str | os.PathLike | sa.URL | None) -> sa.URL:
+    """None → $TSUKEKU_DATABASE_URL, else the URL in the Secrets Manager secret
+    $TSUKEKU_DATABASE_SECRET, else the default SQLite file; a URL (postgresql://…,
     postgresql+psycopg://…, sqlite:///…) as given (psycopg is the PostgreSQL driver unless one
     is named); anything else is a SQLite file path."""
     from tsukeku.settings import env
 
     if url_or_path is None:
-        url_or_path = env().database_url or default_sqlite_path()
+        settings = env()
+        if settings.database_url:
+            url_or_path = settings.database_url
+        elif settings.database_secret:
+            url_or_path = url_from_secret(settings.database_secret)
+        else:
+            url_or_path = default_sqlite_path()
+    if isinstance(url_or_path, sa.URL):
+        return url_or_path
     if isinstance(url_or_path, os.PathLike) or "://" not in str(url_or_path):
         path = Path(url_or_path).expanduser().resolve()
         return sa.URL.create("sqlite", database=str(path))
@@ -69,6 +78,40 @@ def resolve_url(url_or_path: str | os.PathLike | None) -> sa.URL:
     if "+" not in url.drivername:
         url = url.set(drivername=DRIVERS[scheme])
     return url
+
+
+def url_from_secret(secret_id: str, client: Any = None) -> str | sa.URL:
+    """The database URL kept in AWS Secrets Manager ($TSUKEKU_DATABASE_SECRET: a name or ARN).
+    The secret is the URL itself, or the JSON RDS writes for a managed user (`host`, `port`,
+    `username`, `password`, `dbname`)."""
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if client is None:
+        import boto3
+
+        client = boto3.client("secretsmanager")
+    try:
+        text = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    except (BotoCoreError, ClientError, KeyError) as err:
+        raise StoreConfigError(
+            f"could not read the database secret {secret_id!r} ({err}); give the instance's role "
+            "secretsmanager:GetSecretValue on it, or set TSUKEKU_DATABASE_URL instead") from None
+    if "://" in text.strip():
+        return text.strip()
+    try:
+        fields = json.loads(text)
+        return sa.URL.create(
+            DRIVERS["postgresql"], username=fields["username"], password=fields["password"],
+            host=fields["host"], port=int(fields.get("port") or 5432),
+            database=fields.get("dbname") or fields.get("database") or "postgres",
+            query={"sslmode": fields.get("sslmode", "require")},
+        )
+    except (ValueError, KeyError, TypeError) as err:
+        raise StoreConfigError(
+            f"the database secret {secret_id!r} is neither a URL nor RDS's JSON with host, "
+            f"username and password ({type(err).__name__}: {err})") from None
 
 
 class Database:
@@ -92,6 +135,9 @@ class Database:
                 db._check_wal()
             if migrate:
                 db.upgrade()
+        except OperationalError as err:
+            db.close()
+            raise db.unusable(err) from err
         except BaseException:
             db.close()
             raise
@@ -187,9 +233,21 @@ class Database:
             revision = _current_revision(conn)
         return int(revision) if revision else 0
 
+    def unusable(self, err: OperationalError) -> StoreConfigError:
+        return StoreConfigError(
+            f"cannot use the database {self.describe()}: {str(err.orig).strip()}; check the "
+            "URL, that the server is up and reachable (network, security group) and the "
+            "credentials")
+
     def upgrade(self) -> int:
         """Applies every migration not yet applied, in one transaction, safe to run from several
         processes at once; returns the schema version."""
+        try:
+            return self._upgrade()
+        except OperationalError as err:
+            raise self.unusable(err) from err
+
+    def _upgrade(self) -> int:
         from alembic import command
 
         head = head_revision()
