@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE))
 DEFAULT_OUT = REPO / "bench" / "results" / "gpu.json"
 
 from gpu_decoding import compose_section, decode_section, serve_section, table_section  # noqa: E402
-from gpu_run import FULL, SEED, TINY, Run, free_memory, load_data  # noqa: E402
+from gpu_run import FULL, SECTIONS, SEED, TINY, Run, free_memory, load_data  # noqa: E402
 from gpu_training import qlora_section, train_section  # noqa: E402
 
 
@@ -83,7 +83,7 @@ def measure(run: Run, work: Path, peak_override: float | None) -> None:
     deciles = statistics.quantiles(lengths, n=10)
     run.figures["example_tokens_p10"], run.figures["example_tokens_p90"] = deciles[0], deciles[-1]
 
-    run.section("token table (fresh processes)", table_section, run, work / "tokenizer-rinna")
+    run.section("table", table_section, run, work / "tokenizer-rinna")
 
     def rinna() -> Any:
         model = build_model(model_config("rinna", tiny=profile.tiny,
@@ -92,12 +92,11 @@ def measure(run: Run, work: Path, peak_override: float | None) -> None:
         return model
 
     # the headline training figures first; each model alone on the GPU (its peak is its own)
-    run.reset_peak()
-    run.section("rinna 3.6B: LoRA training, packed vs padded", train_section, run, "rinna",
-                rinna(), rinna_tok, data, work, True)
-    free_memory()
+    def rinna_training() -> None:
+        run.reset_peak()
+        train_section(run, "rinna", rinna(), rinna_tok, data, work, True)
 
-    def llama() -> None:
+    def llama_training() -> None:
         run.reset_peak()
         model = build_model(model_config("llama", tiny=profile.tiny,
                                          vocab_size=profile.vocab_size), run.device, dtype)
@@ -105,21 +104,25 @@ def measure(run: Run, work: Path, peak_override: float | None) -> None:
         llama_data = load_data(work / "data", tokenizers["llama"], profile.max_length)
         train_section(run, "llama", model, tokenizers["llama"], llama_data, work, False)
 
-    run.section("Llama-2 7B: LoRA training", llama)
+    run.section("train", rinna_training)
+    run.section("llama", llama_training)
+    if not run.wants("decode", "compose", "serve", "qlora"):
+        return
 
     base = rinna().eval()  # a fresh base: decoding, the composer and serving
-    run.section("rinna 3.6B: decode merged vs base", decode_section, run, base, rinna_tok, data)
+    run.section("decode", decode_section, run, base, rinna_tok, data)
+    if run.wants("compose", "serve"):
+        from tsukeku.generation.composer import Composer
 
-    from tsukeku.generation.composer import Composer
-
-    composer = Composer(base, rinna_tok, template=data.template, name="rinna-3.6b-random")
-    run.section("composer: constrained vs unconstrained at 32k", compose_section, run, composer,
-                data)
-    run.section("composer: 16 requests batched vs unbatched", serve_section, run, composer, data)
-    del composer
+        composer = Composer(base, rinna_tok, template=data.template, name="rinna-3.6b-random")
+        run.section("compose", compose_section, run, composer, data)
+        run.section("serve", serve_section, run, composer, data)
+        del composer
 
     saved = None
-    if qlora_possible(run) and run.elapsed() < profile.budget_s - 120:
+    if not run.wants("qlora"):
+        pass
+    elif qlora_possible(run) and run.elapsed() < profile.budget_s - 120:
         saved = work / "rinna-random"
         base.save_pretrained(saved, safe_serialization=True)
         rinna_tok.save_pretrained(saved)
@@ -129,7 +132,7 @@ def measure(run: Run, work: Path, peak_override: float | None) -> None:
     del base
     free_memory()
     if saved is not None:
-        run.section("rinna 3.6B: QLoRA training", qlora_section, run, saved, data, work)
+        run.section("qlora", qlora_section, run, saved, data, work)
 
 
 def qlora_possible(run: Run) -> bool:
@@ -155,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, help="examples per training step (default 64)")
     ap.add_argument("--bf16", action="store_true",
                     help="--tiny: bf16 weights and autocast on the CPU too (as on a GPU)")
+    ap.add_argument("--only", help="comma-separated sections to run: " + ", ".join(SECTIONS)
+                    + " (default: all)")
     ap.add_argument("--keep-going", action="store_true",
                     help="--tiny: record a failing section and go on (the full run always does)")
     a = ap.parse_args(argv)
@@ -180,8 +185,17 @@ def main(argv: list[str] | None = None) -> int:
 
         profile = replace(profile, batch_size=a.batch_size)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    only = {k.strip() for k in a.only.split(",")} if a.only else None
+    if only and only - set(SECTIONS):
+        ap.error(f"--only takes {', '.join(SECTIONS)}; got {', '.join(sorted(only - set(SECTIONS)))}")
+
+    def checkpoint() -> None:  # what is measured so far survives a run cut short
+        from tsukeku.io import write_json_atomic
+
+        write_json_atomic(out, report(run, partial=True))
+
     run = Run(profile, device, strict=a.tiny and not a.keep_going,
-              bf16=device == "cuda" or a.bf16)
+              bf16=device == "cuda" or a.bf16, only=only, checkpoint=checkpoint)
 
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         work = Path(tmp)
@@ -204,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if run.failed else 0
 
 
-def report(run: Run) -> dict[str, Any]:
+def report(run: Run, partial: bool = False) -> dict[str, Any]:
     from machine import describe
 
     from tsukeku.training.environment import git_state
@@ -212,8 +226,11 @@ def report(run: Run) -> dict[str, Any]:
     p = run.profile
     figures = {k: round(v, 6) if isinstance(v, float) else v for k, v in run.figures.items()}
     notes = [
-        ("TINY PROFILE (two-layer models): a test of the script, not GPU figures. "
-         if p.tiny else "")
+        ("PARTIAL (written after a section; the run had not finished). " if partial else "")
+        + (f"ONLY the sections {', '.join(k for k in SECTIONS if k in run.only)}. "
+           if run.only else "")
+        + ("TINY PROFILE (two-layer models): a test of the script, not GPU figures. "
+           if p.tiny else "")
         + "Models: rinna/japanese-gpt-neox-3.6b and Llama-2-7B (ELYZA base) shapes from their "
         "published config.json (benchmarks/gpu_shapes.py), random weights (bf16 on a GPU), "
         f"SDPA attention; tokenizer: {p.vocab_size} SentencePiece-style Unigram pieces with byte "

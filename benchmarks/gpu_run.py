@@ -16,6 +16,16 @@ SEED = 42
 BASE_IDS = {"rinna": "rinna/japanese-gpt-neox-3.6b", "llama": "elyza/ELYZA-japanese-Llama-2-7b"}
 FIGURE_KEYS = {"rinna": "rinna_3_6b", "llama": "llama_7b"}
 GIB = 2**30
+# the sections of a run, in the order they run (`--only` takes these keys)
+SECTIONS = {
+    "table": "token table (fresh processes)",
+    "train": "rinna 3.6B: LoRA training, packed vs padded",
+    "llama": "Llama-2 7B: LoRA training",
+    "decode": "rinna 3.6B: decode merged vs base",
+    "compose": "composer: constrained vs unconstrained at 32k",
+    "serve": "composer: 16 requests batched vs unbatched",
+    "qlora": "rinna 3.6B: QLoRA training",
+}
 
 
 @dataclass(frozen=True)
@@ -54,9 +64,12 @@ def log(msg: str) -> None:
 class Run:
     """Figures, notes and timing of one benchmark run; sections fail alone unless strict."""
 
-    def __init__(self, profile: Profile, device: str, strict: bool, bf16: bool):
+    def __init__(self, profile: Profile, device: str, strict: bool, bf16: bool,
+                 only: set[str] | None = None, checkpoint: Callable[[], None] | None = None):
         self.profile = profile
         self.device = device
+        self.only = only  # section keys to run (None: all)
+        self.checkpoint = checkpoint  # called after every section (writes what is measured)
         self.bf16 = bf16  # weights in bf16 and the Trainer's bf16 autocast
         self.strict = strict
         self.figures: dict[str, Any] = {}
@@ -67,7 +80,13 @@ class Run:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def section(self, name: str, fn: Callable[..., dict[str, Any] | None], *args: Any) -> Any:
+    def wants(self, *keys: str) -> bool:
+        return self.only is None or any(k in self.only for k in keys)
+
+    def section(self, key: str, fn: Callable[..., dict[str, Any] | None], *args: Any) -> Any:
+        name = SECTIONS[key]
+        if not self.wants(key):
+            return None
         if self.elapsed() > self.profile.budget_s:
             self.notes.append(f"{name} skipped: {self.elapsed():.0f} s used of the "
                               f"{self.profile.budget_s:.0f} s budget")
@@ -86,6 +105,8 @@ class Run:
             out = None
         free_memory()
         log(f"{name}: {time.perf_counter() - start:.1f} s")
+        if self.checkpoint is not None:
+            self.checkpoint()
         return out
 
     def sync(self) -> None:

@@ -45,6 +45,12 @@ def test_tiny_never_writes_the_gpu_result_file():
     assert "--tiny writes no GPU figures" in r.stderr
 
 
+def test_only_takes_section_names(tmp_path):
+    r = _run("--tiny", "--only", "train,bogus", "--out", str(tmp_path / "x.json"))
+    assert r.returncode == 2
+    assert "--only takes table, train, llama, decode, compose, serve, qlora" in r.stderr
+
+
 @pytest.mark.slow  # ~10 s: the first model build imports the modelling code
 def test_published_shapes_have_the_published_sizes():
     import torch
