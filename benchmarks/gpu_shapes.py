@@ -112,7 +112,13 @@ def model_config(kind: str, *, tiny: bool, vocab_size: int):
             fields["num_key_value_heads"] = TINY_SHAPE["num_attention_heads"]
     fields["vocab_size"] = vocab_size
     cls = GPTNeoXConfig if kind == "rinna" else LlamaConfig
-    return cls(**fields)
+    config = cls(**fields)
+    if kind == "rinna":  # transformers 5 moves rotary_pct into rope_parameters: check it arrived
+        rope = getattr(config, "rope_parameters", None) or {}
+        pct = getattr(config, "rotary_pct", None) or rope.get("partial_rotary_factor")
+        if pct != fields["rotary_pct"]:
+            raise RuntimeError(f"this transformers version read rotary_pct as {pct}")
+    return config
 
 
 def build_model(config: Any, device: str, dtype: Any):
