@@ -294,8 +294,9 @@ def test_keyboard_and_phone_width(browser, booth):
     try:
         page.goto(booth["url"] + "/")
         page.wait_for_selector("body[data-ready=true]")
-        # Tabs: focus the first, arrow right twice → アリーナ, End → 順位表.
+        # Tabs: focus the first, arrow right three times (連歌, 座) → アリーナ, End → 順位表.
         page.focus("#tab-side")
+        page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
         assert page.get_attribute("#tab-arena", "aria-selected") == "true"
