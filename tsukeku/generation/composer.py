@@ -420,31 +420,41 @@ class Composer:
         for i, plan in enumerate(rows):
             ids = seqs[i].tolist()[: plan.max_new_tokens]
             length = next((j + 1 for j, t in enumerate(ids) if t in ends), len(ids))
-            text_ids = ids[: length - 1] if ids and ids[length - 1] in ends else ids[:length]
-            raw = self.tokenizer.decode(text_ids, skip_special_tokens=True)
-            text = self.template.parse(raw)
             logprob = float(token_lp[i, :length].sum()) if length else None
-            checked = make_candidate(
-                text, plan.form, previous=plan.previous, reranker=self.reranker,
-                logprob=None if logprob is None else round(logprob, 4), n_tokens=length,
-                jiamari=plan.request.jiamari, split_unspaced=plan.meter is None,
-            )
-            plan.sampled += 1
-            if constraint is not None:
-                plan.resynced += constraint.resyncs[i]
-                plan.stopped += constraint.rejected[i]
-            if plan.meter is not None:
-                if not finished[i]:
-                    plan.unfinished += 1
-                    checked.acceptable = False
-                elif not checked.acceptable:
-                    plan.failed_check += 1
-            if plan.job is not None:
-                plan.job.missed += not written[i]
-                # the seat guarantee: a candidate of the form is kept only if it fits the seat
-                if checked.acceptable and not plan.job.admit(checked.candidate.text):
-                    checked.acceptable = False
-            plan.checked.append(checked)
+            self.take(plan, ids[:length], logprob, finished=finished[i], written=written[i],
+                      resyncs=constraint.resyncs[i] if constraint is not None else 0,
+                      rejected=constraint.rejected[i] if constraint is not None else 0)
+
+    def take(self, plan: _Plan, ids: list[int], logprob: float | None, *, finished: bool,
+             written: bool = True, resyncs: int = 0, rejected: int = 0) -> Checked:
+        """One sampled row (its tokens up to and including the end token) checked and added to
+        its plan; shared by `generate` batches and the step-level engine."""
+        length = len(ids)
+        ends = set(self.end_ids())
+        text_ids = ids[: length - 1] if ids and ids[-1] in ends else ids
+        raw = self.tokenizer.decode(text_ids, skip_special_tokens=True)
+        text = self.template.parse(raw)
+        checked = make_candidate(
+            text, plan.form, previous=plan.previous, reranker=self.reranker,
+            logprob=None if logprob is None else round(logprob, 4), n_tokens=length,
+            jiamari=plan.request.jiamari, split_unspaced=plan.meter is None,
+        )
+        plan.sampled += 1
+        plan.resynced += resyncs
+        plan.stopped += rejected
+        if plan.meter is not None:
+            if not finished:
+                plan.unfinished += 1
+                checked.acceptable = False
+            elif not checked.acceptable:
+                plan.failed_check += 1
+        if plan.job is not None:
+            plan.job.missed += not written
+            # the seat guarantee: a candidate of the form is kept only if it fits the seat
+            if checked.acceptable and not plan.job.admit(checked.candidate.text):
+                checked.acceptable = False
+        plan.checked.append(checked)
+        return checked
 
     # -- results ------------------------------------------------------------------------------
     def _result(self, plan: _Plan, calls: int, elapsed_ms: float) -> CompositionResult:

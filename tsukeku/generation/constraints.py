@@ -396,20 +396,24 @@ class MoraConstraintLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         length = input_ids.shape[1]
         if length > self._seen:
-            step = self.automaton.step
             # one token per call: generate calls the processors once per new position
-            last = input_ids[:, -1].tolist()
-            new = [step(s, t) for s, t in zip(self.states, last, strict=True)]
-            if self.resync:
-                new = [self._confirm(i, s, n, t)
-                       for i, (s, n, t) in enumerate(zip(self.states, new, last, strict=True))]
-            self.states = new
+            self.advance(input_ids[:, -1].tolist())
             self._seen = length
         mask = self.automaton.mask(self.states, scores.device)
         vocab = scores.shape[-1]
         if mask.shape[1] != vocab:
             mask = _fit(mask, vocab)
         return scores.masked_fill(~mask, float("-inf"))
+
+    def advance(self, tokens: list[int]) -> None:
+        """Moves each row past the token it has just written (one per row); the step-level
+        engine (tsukeku.generation.engine) calls this directly, generate through `__call__`."""
+        step = self.automaton.step
+        new = [step(s, t) for s, t in zip(self.states, tokens, strict=True)]
+        if self.resync:
+            new = [self._confirm(i, s, n, t)
+                   for i, (s, n, t) in enumerate(zip(self.states, new, tokens, strict=True))]
+        self.states = new
 
     def complete(self) -> list[bool]:
         return [self.automaton.is_complete(s) for s in self.states]

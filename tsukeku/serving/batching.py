@@ -1,4 +1,9 @@
-"""Dynamic micro-batching: concurrent requests for one model become one `compose_many` call.
+"""Batching of concurrent requests for one model: continuous batching (`ContinuousBatcher`,
+the default for local models: requests join and leave a running batch between decode steps,
+see `tsukeku.generation.engine`) or fixed windows (`MicroBatcher`, below; `--batching window`,
+and every remote or non-composer backend).
+
+Fixed windows: concurrent requests for one model become one `compose_many` call.
 
 A batch is gathered for `window_s`, counted from when its first request arrived or from when
 the model became free, whichever is later; what arrives for the same model before the window
@@ -38,6 +43,8 @@ class _Pending:
 
 
 class MicroBatcher:
+    mode = "window"
+
     def __init__(
         self,
         name: str,
@@ -247,3 +254,120 @@ class MicroBatcher:
     def _set_depth(self) -> None:
         if self.metrics is not None:
             self.metrics.queue_depth.labels(self.name).set(self.depth)
+
+
+class ContinuousBatcher:
+    """Continuous batching for a local model (`tsukeku.generation.engine.ContinuousEngine`):
+    requests join the running batch between decode steps and leave it when answered; no window.
+    Same interface as `MicroBatcher`, plus `stream` (token deltas as they are decoded)."""
+
+    batching = True
+    mode = "continuous"
+
+    def __init__(self, name: str, backend: Backend, *, max_batch: int = 16, queue_size: int = 64,
+                 metrics: Metrics | None = None, retry_after_s: int = 1) -> None:
+        from tsukeku.generation.engine import ContinuousEngine
+
+        self.name = name
+        self.backend = backend
+        self.max_batch = max_batch
+        self.queue_size = queue_size
+        self.metrics = metrics
+        self.retry_after_s = retry_after_s
+        route = getattr(backend, "_route", None)
+        self.engine = ContinuousEngine(backend.composer, route=route,  # type: ignore[attr-defined]
+                                       max_requests=max_batch, name=name, on_step=self._record)
+
+    @staticmethod
+    def supports(backend: Backend) -> bool:
+        """Local models with a composer (`LocalHFBackend`); others keep fixed windows."""
+        from tsukeku.generation.composer import Composer
+
+        return isinstance(getattr(backend, "composer", None), Composer)
+
+    def start(self) -> None:
+        self.engine.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.engine.stop)
+        self._set_depth()
+
+    @property
+    def depth(self) -> int:
+        return self.engine.waiting
+
+    @property
+    def running(self) -> int:
+        return self.engine.running
+
+    def _check_room(self) -> None:
+        if self.depth >= self.queue_size:
+            raise QueueFull(
+                f"model {self.name!r} has {self.queue_size} requests waiting; retry after "
+                f"{self.retry_after_s} s",
+                retry_after_s=self.retry_after_s,
+            )
+
+    def submit(self, request: ComposeRequest, request_id: str | None = None
+               ) -> asyncio.Future[CompositionResult]:
+        """Queues one request; the future resolves with its result (cancelling the future
+        takes the request's rows out of the running batch)."""
+        self._check_room()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CompositionResult] = loop.create_future()
+
+        def settle(event: tuple[str, object]) -> None:
+            kind, payload = event
+            if kind == "done":
+                loop.call_soon_threadsafe(_resolve, future, payload, None)
+            elif kind == "error":
+                loop.call_soon_threadsafe(_resolve, future, None, payload)
+
+        job = self.engine.submit(request, settle)
+        future.add_done_callback(lambda f: job.cancel() if f.cancelled() else None)
+        self._set_depth()
+        return future
+
+    def stream(self, request: ComposeRequest, request_id: str | None = None
+               ) -> tuple[asyncio.Queue[tuple[str, object]], object]:
+        """Queues one streamed request: (events queue, the engine job — cancel it when the
+        client goes away). Events: ("delta"|"restart"|"slot", (slot, text)), then ("done",
+        result) or ("error", exception)."""
+        self._check_room()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        job = self.engine.submit(request, lambda e: loop.call_soon_threadsafe(queue.put_nowait, e),
+                                 stream=True)
+        self._set_depth()
+        return queue, job
+
+    def _record(self, joined: int, requests: int, rows: int, seconds: float) -> None:
+        if self.metrics is None or not joined:
+            return
+        # a step that prefills newcomers is the call that starts them: each request is counted
+        # once, as with windows; the running batch per step is in /health (engine figures)
+        self.metrics.batch_size.labels(self.name).observe(joined)
+        self.metrics.batches.labels(self.name).inc()
+        self.metrics.batch_seconds.labels(self.name).observe(seconds)
+        self.metrics.queue_depth.labels(self.name).set(self.depth)
+
+    def figures(self) -> dict[str, float]:
+        """The running batch: decode steps so far and requests decoded per step."""
+        steps = self.engine.steps
+        return {"decode_steps": steps,
+                "mean_requests_per_step": round(self.engine.request_steps / steps, 3)
+                if steps else 0.0}
+
+    def _set_depth(self) -> None:
+        if self.metrics is not None:
+            self.metrics.queue_depth.labels(self.name).set(self.depth)
+
+
+def _resolve(future: asyncio.Future[CompositionResult], result: object,
+             error: object) -> None:
+    if future.done():  # timed out meanwhile: nobody is waiting for this answer
+        return
+    if isinstance(error, BaseException):
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from tsukeku.errors import (
@@ -22,7 +22,7 @@ from tsukeku.errors import (
     UnknownModel,
 )
 from tsukeku.generation.types import Backend, ComposeRequest, CompositionResult
-from tsukeku.serving.batching import MicroBatcher
+from tsukeku.serving.batching import ContinuousBatcher, MicroBatcher
 from tsukeku.serving.logs import request_id_var
 from tsukeku.serving.metrics import Metrics
 from tsukeku.serving.settings import ServeSettings
@@ -97,7 +97,7 @@ class ComposeService:
         self.load_error: str | None = None
         self.started_at = time.time()
         self.in_flight = 0
-        self._batchers: dict[str, MicroBatcher] = {}
+        self._batchers: dict[str, MicroBatcher | ContinuousBatcher] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -118,6 +118,16 @@ class ComposeService:
         for name in names:
             backend = backends[name] if backends is not None else registry.get(name)
             remote = is_remote(backend)
+            batcher: MicroBatcher | ContinuousBatcher
+            if (self.settings.batching and self.settings.batching_mode == "continuous"
+                    and not remote and ContinuousBatcher.supports(backend)):
+                batcher = ContinuousBatcher(
+                    name, backend, max_batch=self.settings.max_batch,
+                    queue_size=self.settings.queue_size, metrics=self.metrics,
+                    retry_after_s=self.settings.retry_after_s)
+                batcher.start()
+                batchers[name] = batcher
+                continue
             batcher = MicroBatcher(
                 name,
                 backend,
@@ -256,6 +266,57 @@ class ComposeService:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 
+    async def compose_stream(self, model_name: str | None, request: ComposeRequest
+                             ) -> AsyncIterator[tuple[str, Any]]:
+        """The events of one request as it is decoded: ("delta", (slot, text)) for text added
+        to candidate slot `slot`, ("restart", (slot, text)) when a slot's text is replaced
+        (its row failed the form check and another took over), ("slot", (slot, text)) when a
+        slot holds its final candidate, and last ("done", result). Models served without
+        continuous batching answer whole candidates (one delta per slot). Raises what
+        `compose` raises; a caller that stops iterating cancels the request."""
+        name = self.resolve_model(model_name)
+        batcher = self._batchers[name]
+        if not isinstance(batcher, ContinuousBatcher):
+            result = await self.compose(name, request)
+            for i, cand in enumerate(result.candidates):
+                yield "delta", (i, cand.text)
+                yield "slot", (i, cand.text)
+            yield "done", result
+            return
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.timeout_s
+        self._enter()
+        job: Any = None
+        try:
+            try:
+                queue, job = batcher.stream(request, request_id_var.get())
+            except QueueFull:
+                self._count(name, "queue_full")
+                raise
+            while True:
+                try:
+                    kind, payload = await asyncio.wait_for(queue.get(), deadline - loop.time())
+                except TimeoutError:
+                    self._count(name, "timeout")
+                    raise GenerationTimeout(
+                        f"generation took longer than {self.settings.timeout_s:g} s; ask for "
+                        "fewer candidates (n) or fewer tokens, or retry") from None
+                if kind == "error":
+                    assert isinstance(payload, BaseException)
+                    self._count(name, "invalid" if isinstance(payload, TsukekuError) else "error")
+                    raise payload
+                if kind == "done":
+                    self._count(name, "ok")
+                    payload.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+                    yield kind, payload
+                    return
+                yield kind, payload
+        finally:
+            if job is not None and not job.finished:
+                job.cancel()
+            self._leave()
+
     def _count(self, name: str, outcome: str) -> None:
         self.metrics.compositions.labels(name, outcome).inc()
 
@@ -276,8 +337,10 @@ class ComposeService:
                 "backend": type(b.backend).__name__,
                 "supports_constraints": bool(getattr(b.backend, "supports_constraints", False)),
                 "batching": b.batching,
+                "batching_mode": b.mode if b.batching else "off",
                 "queue": b.depth,
                 "running": b.running,
+                **(b.figures() if isinstance(b, ContinuousBatcher) else {}),
             })
         return {
             "status": self.state,
@@ -290,6 +353,7 @@ class ComposeService:
             "uptime_s": round(time.time() - self.started_at, 3),
             "batching": {
                 "enabled": self.settings.batching,
+                "mode": self.settings.batching_mode if self.settings.batching else "off",
                 "max_batch": self.settings.max_batch,
                 "window_ms": self.settings.batch_window_ms,
                 "queue_size": self.settings.queue_size,

@@ -17,6 +17,9 @@ class ServeSettings:
     api_key: str | None = None
     cors_origins: list[str] = field(default_factory=list)
     batching: bool = True
+    # continuous: local models decode in one running batch that requests join and leave
+    # between steps (tsukeku.generation.engine); window: fixed windows of compose_many calls
+    batching_mode: str = "continuous"
     max_batch: int = 8  # requests per compose_many call
     batch_window_ms: float = 10.0  # how long the first request of a batch waits for company
     timeout_s: float = 60.0  # per request, queue wait included → 504 past it
@@ -46,6 +49,8 @@ class ServeSettings:
             (0 < self.port < 65536, "--port must be between 1 and 65535"),
             (self.max_body_bytes > 0, "the body limit must be positive"),
             (self.engine in ("hf", "vllm"), "--engine must be 'hf' or 'vllm'"),
+            (self.batching_mode in ("continuous", "window"),
+             "--batching must be 'continuous' or 'window'"),
         ]
         for ok, message in checks:
             if not ok:
