@@ -224,13 +224,57 @@ def test_events_stream_every_change_to_every_screen(app):
         server.stop()
 
 
-class _Screen:
-    """One SSE client in a thread, collecting events until it has three."""
+def test_a_second_instance_streams_what_the_first_writes(tmp_path):
+    """Two servers on one database (two instances behind a load balancer): a screen on the
+    second sees verses posted through the first; a screen that reconnects with Last-Event-ID
+    gets what it missed."""
+    from tsukeku.serving.server import start_in_thread
 
-    def __init__(self, url: str, sid: str) -> None:
+    db = tmp_path / "shared.sqlite3"
+    apps, servers = [], []
+    try:
+        for _ in range(2):
+            app = create_app({"scribe": ScriptBackend("scribe")}, ServeSettings(batch_window_ms=0))
+            app.state.store = store_module.open_store(db)
+            app.state.arena_store = app.state.store.arena
+            apps.append(app)
+            servers.append(start_in_thread(app))
+        first, second = (httpx.Client(base_url=s.url, timeout=30) for s in servers)
+        made = first.post("/api/sessions", json={
+            "participants": [{"name": "松籟"}, {"name": "杣人"}]}).json()
+        sid, join = made["session"]["id"], made["join_token"]
+        ids = {p["name"]: p["id"] for p in made["session"]["participants"]}
+        screen = _Screen(servers[1].url, sid)
+        screen.ready.wait(10)
+        for seat, who in ((1, "松籟"), (2, "杣人")):
+            r = first.post(f"/api/sessions/{sid}/verses", json={
+                "text": TEXTS[seat - 1], "participant_id": ids[who], "token": join})
+            assert r.status_code == 201
+        assert screen.done.wait(10), screen.events
+        screen.close()
+        assert [e["event"] for e in screen.events] == ["snapshot", "verse", "verse"]
+        first_id = screen.events[1]["id"]
+        late = _Screen(servers[1].url, sid, headers={"Last-Event-ID": first_id}, count=2)
+        assert late.done.wait(10), late.events
+        late.close()
+        assert [e["event"] for e in late.events] == ["snapshot", "verse"]
+        assert late.events[1]["data"]["event"]["seat"] == 2
+        first.close()
+        second.close()
+    finally:
+        for server, app in zip(servers, apps, strict=False):
+            server.stop()
+            app.state.store.close()
+
+
+class _Screen:
+    """One SSE client in a thread, collecting events until it has `count`."""
+
+    def __init__(self, url: str, sid: str, headers: dict | None = None, count: int = 3) -> None:
         self.events: list[dict] = []
+        self.count = count
         self.ready, self.done = threading.Event(), threading.Event()
-        self.client = httpx.Client(base_url=url, timeout=30)
+        self.client = httpx.Client(base_url=url, timeout=30, headers=headers)
         self.thread = threading.Thread(target=self._run, args=(sid,), daemon=True)
         self.thread.start()
 
@@ -246,7 +290,7 @@ class _Screen:
                         self.events.append(event)
                         self.ready.set()
                         event = {}
-                        if len(self.events) >= 3:
+                        if len(self.events) >= self.count:
                             self.done.set()
                             return
                     continue

@@ -164,6 +164,17 @@ def _warning_shows(host: Screen) -> None:
     pg.locator("#session-input").fill("")
 
 
+def _keyboard_hokku(host: Screen) -> None:
+    """The 発句 typed and posted with the keyboard alone; the live check says it is fine."""
+    pg = host.page
+    pg.focus("#session-input")
+    pg.keyboard.type(TEXTS[0])
+    expect(pg.locator("#session-check")).to_contain_text("決まりに合っています")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.id") == "session-post"
+    pg.keyboard.press("Enter")
+
+
 # -- the default run: scripted model, in-thread server restarted in place -------------------
 
 
@@ -203,6 +214,9 @@ def test_two_people_and_a_model_complete_a_hankasen(chromium, thread_server, tmp
         expect(guest.page.locator("#session-host")).to_be_hidden()  # the join token is no host's
         expect(host.page.locator("#session-turn")).to_contain_text("発句")
         _warning_shows(host)
+        _keyboard_hokku(host)
+        for s in (host, guest):
+            expect(s.verses()).to_have_count(1)
         _play(host, guest, 8, lambda seat: TEXTS[seat - 1])
 
         # Restart the server mid-session on the same port and database: nothing is lost, and
