@@ -22,6 +22,7 @@ tuned on it gets the prompts it was trained on; without a seat every template re
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -79,6 +80,17 @@ class SeatHint:
         if self.topics:
             what += "で、" + "と".join(_TOPIC_WORDS[t] for t in self.topics) + "を詠み込む"
         return f"座：{self.label()}（{what}）"
+
+
+def training_seat(record: dict[str, Any]) -> SeatHint | None:
+    """The seat a training example's prompt shows: the 付句's corpus labels (season, 月/花) for
+    half of the links (fixed by a hash of the link), none for the other half — so a tuned model
+    learns 秋・月 → a verse with the moon and still knows the prompt without a seat (plain
+    composing of a 前句)."""
+    key = f"{record.get('previous', '')}|{record.get('next', '')}".encode()
+    if hashlib.sha1(key).digest()[0] % 2:
+        return None
+    return SeatHint.of(record)
 
 
 def clean_verse(text: str) -> str:

@@ -89,3 +89,14 @@ def test_prompt_json_saved_before_seats_renders_no_seat(tmp_path):
     new = get_template("completion")
     new.save(tmp_path)
     assert PromptTemplate.load(tmp_path).render(PREVIOUS, "7-7", seat=MOON).count("座：") == 1
+
+
+def test_training_shows_the_seat_for_half_of_the_links():
+    from tsukeku.prompts import training_seat
+
+    recs = [{"previous": f"前句{i}", "next": f"付句{i}", "season": "秋", "topics": ["月"]}
+            for i in range(200)]
+    seats = [training_seat(r) for r in recs]
+    shown = [s for s in seats if s is not None]
+    assert 70 <= len(shown) <= 130 and all(s == MOON for s in shown)
+    assert seats == [training_seat(r) for r in recs]  # fixed by the link, not random

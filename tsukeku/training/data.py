@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import DataError
+from tsukeku.prompts import training_seat
 
 SPLITS = ("train", "validation", "test")
 IGNORE = -100
@@ -101,8 +102,9 @@ def encode_example(tokenizer, template, rec: dict[str, Any], max_length: int) ->
     alone and the model continues it); the tokenizer's eos follows the template's end marker so
     the model learns to stop. Too long: the prompt loses tokens from its start (the oldest
     context), the 付句 is kept whole where it fits."""
-    # the record's labels (season, topics of the 付句) are its seat: 秋・月 → a verse with the moon
-    prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or (), rec)
+    # the 付句's labels as the seat (秋・月 → a verse with the moon), for half of the links
+    prompt = template.render(rec["previous"], rec["next_form"], rec.get("context") or (),
+                             training_seat(rec))
     return encode_pair(tokenizer, prompt, template.target(rec["next"]), max_length)
 
 
