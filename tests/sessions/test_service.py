@@ -298,3 +298,16 @@ def _empty(request, model):
 
     return CompositionResult(previous=request.previous, form=request.form, candidates=[],
                              model=model, constrained=False)
+
+
+def test_a_kasen_page_has_its_four_sections(store):
+    svc = _svc(store)
+    rec = svc.create(title="歌仙", form="歌仙", participants=PEOPLE)
+    ids = _ids(rec)
+    for seat, who in ((1, "松籟"), (2, "杣人")):
+        svc.post(rec.id, text=VERSES[seat - 1].text, participant_id=ids[who],
+                 token=rec.join_token)
+    html = to_html(store.sessions.get_session(rec.id))
+    for name in ("初折表", "初折裏", "名残表", "名残裏"):
+        assert f">{name}</h2>" in html
+    assert "未完" in html  # an unfinished session says so

@@ -42,6 +42,7 @@ pytestmark = pytest.mark.e2e
 
 TEXTS = [v.text for v in clean_chain()]
 HOST, GUEST = "松籟", "杣人"
+XSS_NAME = '<img src=x onerror="window.__xss=1">'
 BROKEN_HOKKU = "ゆるやかに 坂をのぼりて 家に着く"  # no season word, no 切字: two rules broken
 
 
@@ -100,13 +101,13 @@ def _play(host: Screen, guest: Screen, upto: int, verse_for) -> None:
     while (n := host.verses().count()) < upto:
         turn = host.page.locator("#session-people-list li.current")
         expect(turn).to_have_count(1)
-        name = turn.inner_text()
+        name = turn.get_attribute("data-name")
         if host.verses().count() != n:
             continue  # a model posted meanwhile
         if turn.get_attribute("data-kind") == "model":
             host.page.wait_for_function(MORE_THAN, arg=n, timeout=180_000)
             continue
-        who = HOST if name.startswith(HOST) else GUEST
+        who = name  # the host posts as the host; everyone else from the guest's screen
         text = verse_for(n + 1)
         screen = host if who == HOST else guest
         pg = screen.page
@@ -212,11 +213,17 @@ def test_two_people_and_a_model_complete_a_hankasen(chromium, thread_server, tmp
     try:
         expect(guest.page.locator("#session-view")).to_be_visible()
         expect(guest.page.locator("#session-host")).to_be_hidden()  # the join token is no host's
+        # A visitor joining under a name made of markup: shown as text, never run.
+        guest.page.locator("#session-join-name").fill(XSS_NAME)
+        guest.page.locator("#session-join button").click()
+        for s in (host, guest):
+            expect(s.page.locator("#session-people-list")).to_contain_text(XSS_NAME)
+            assert s.page.locator("#session-people-list img").count() == 0
         expect(host.page.locator("#session-turn")).to_contain_text("発句")
         _warning_shows(host)
         _keyboard_hokku(host)
         for s in (host, guest):
-            expect(s.verses()).to_have_count(1)
+            expect(s.verses().first.locator(".text")).to_have_text(TEXTS[0].replace(" ", "\u3000"))
         _play(host, guest, 8, lambda seat: TEXTS[seat - 1])
 
         # Restart the server mid-session on the same port and database: nothing is lost, and

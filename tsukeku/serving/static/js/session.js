@@ -131,7 +131,7 @@ export function setupSession(models) {
 
     fill($("session-people-list"), session.participants.map((p) =>
       h("li", { class: session.turn && session.turn.id === p.id ? "current" : "",
-        "data-kind": p.kind, "aria-current": session.turn && session.turn.id === p.id ? "true" : null },
+        "data-kind": p.kind, "data-name": p.name, "aria-current": session.turn && session.turn.id === p.id ? "true" : null },
       p.name, p.kind === "model" ? "（モデル）" : "", p.is_host ? "（宗匠）" : "",
       mine.me === p.id ? "（あなた）" : "")));
 
