@@ -88,3 +88,29 @@ def test_a_write_by_another_process_reaches_the_waiter_within_a_second(store, db
         return time.monotonic() - written
 
     assert asyncio.run(scenario()) < 1.0
+
+
+def test_a_dropped_listener_connection_misses_nothing_and_reconnects(pg_url):
+    """What a database failover or a proxy restart does to the LISTEN connection."""
+    import sqlalchemy as sa
+
+    from tsukeku.store.events import LISTENER_NAME
+
+    store, other = open_store(pg_url), open_store(pg_url)
+    try:
+        s = _new(store)
+        store.events.start_listener()
+        assert store.events.listening
+        with other.db.begin() as conn:
+            dropped = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name"), {"name": LISTENER_NAME}).scalar()
+        assert dropped == 1
+        assert _wait_while_writing(store, other, s.id, s) < 1.0
+        deadline = time.monotonic() + 10
+        while not store.events.listening and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.events.listening  # back, after its backoff
+    finally:
+        other.close()
+        store.close()

@@ -31,6 +31,7 @@ from tsukeku.store.schema import session_events
 log = logging.getLogger("tsukeku.store")
 
 CHANNEL = "tsukeku_events"
+LISTENER_NAME = "tsukeku-listen"  # its connection's application_name (pg_stat_activity)
 POLL_S = 0.5  # the fallback's bound on delay (no listener, or SQLite)
 SAFETY_POLL_S = 5.0  # with a live PostgreSQL listener: a notification lost in transit
 
@@ -158,7 +159,8 @@ class EventBus:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=5,
+                                     application_name=LISTENER_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
                     backoff = 0.5
