@@ -51,6 +51,15 @@ def test_entry_point_trains_and_fills_model_dir(tiny_base, bundled_dataset, tmp_
     assert (root / "output" / "data" / "metrics.jsonl").exists()
     run = json.loads((model / "run.json").read_text())
     assert run["name"].startswith("tsukeku-lora-job-") and run["base"] == str(tiny_base)
+    import yaml
+
+    manifest = yaml.safe_load((model / "models.yaml").read_text())  # what the endpoint serves
+    assert manifest["models"]["model"]["base"] == str(tiny_base)
+    assert manifest["models"]["model"]["merged"] == "merged"
+    assert manifest["models"]["model"]["adapter"] == "adapter"
+    run_dirs = [d for d in (root / "output" / "data" / "runs").iterdir()
+                if (d / "run.json").is_file()]  # and the run dir has one
+    assert [(d / "models.yaml").is_file() for d in run_dirs] == [True]
     assert not (root / "output" / "failure").exists()
 
 

@@ -10,11 +10,19 @@ models:
   endpoint: {kind: sagemaker, endpoint_name: tsukeku-tuned, region: us-east-1}
 ```
 
-Relative paths (adapters, local bases, templates, datasets) are taken relative to the models
-file's folder when they exist there, else to the working directory. An adapter may also be
+Relative paths (adapters, local bases, merged weights, templates, datasets) are taken relative
+to the models file's folder when they exist there, else to the working directory. An adapter may also be
 given as a run name (or a unique prefix of one) under `runs/`, as `tsukeku runs list` shows.
 Local models on the same base (same dtype and device) share one copy of the weights: their
 adapters are loaded unmerged onto it, and each request picks its adapter.
+
+A training run's manifest (`training.manifest`, models.yaml in a run or model directory) is such
+a file: `base` as the run was given it (a hub id or a path), `adapter`, `template` and, when the
+run merged its adapter, `merged`. A local model with `merged` present is served from those
+weights alone (`weights: merged`); else from `base` + adapter (`weights: base+adapter`). A base
+that is neither a local directory nor loadable (offline and not in the Hugging Face cache) is a
+ModelError naming it, raised by `check()` before any weights are read; nothing falls back to
+another base.
 
 `engine` says what runs the local models: "hf" (transformers, `LocalHFBackend`) or "vllm"
 (`tsukeku.backends.vllm.VLLMBackend`); both resolve bases, adapters and templates here.
@@ -30,7 +38,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tsukeku.errors import ConfigError, explain_validation
+from tsukeku.errors import ConfigError, ModelError, explain_validation
 from tsukeku.generation.types import Backend
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -43,7 +51,9 @@ class _Spec(BaseModel):
 class LocalSpec(_Spec):
     kind: Literal["local"]
     base: str = "tiny"  # "tiny", a hub id, or a local (possibly merged) model directory
+    base_resolved: str | None = None  # where training found the base (information only)
     adapter: str | None = None  # adapter dir or run dir
+    merged: str | None = None  # base + adapter merged: served instead of them when present
     adapters: dict[str, str] = Field(default_factory=dict)  # several named adapters
     default_adapter: str | None = None
     template: str | None = None  # template name or prompt.json; default: the run's own
@@ -195,15 +205,67 @@ class ModelRegistry:
         return self._specs.get(name)
 
     def describe(self) -> list[dict[str, Any]]:
-        """Name, kind and whether constrained decoding is available, without loading."""
+        """Name, kind, whether constrained decoding is available and (local models) what is
+        served (`details`), without loading."""
         out = []
         for name in self.names():
             spec = self._specs.get(name)
             kind = spec.kind if spec is not None else type(self._backends[name]).__name__
             out.append({"name": name, "kind": kind, "loaded": name in self._backends,
-                        "supports_constraints": kind == "local" or bool(
-                            getattr(self._backends.get(name), "supports_constraints", False))})
+                        "supports_constraints": self._constrained(name, kind),
+                        **self.details(name)})
         return out
+
+    def _constrained(self, name: str, kind: str) -> bool:
+        backend = self._backends.get(name)
+        if backend is not None:
+            return bool(getattr(backend, "supports_constraints", False))
+        return kind == "local" and self.engine == "hf"  # vLLM: known once its engine is built
+
+    def details(self, name: str) -> dict[str, Any]:
+        """What a local model serves: `base` and `adapter` (as the models file names them;
+        with merged weights, the adapter merged into them), `weights` ("merged",
+        "base+adapter" or "base"); {} for other kinds."""
+        spec = self._specs.get(name)
+        if spec is None or spec.kind != "local":
+            return {}
+        merged = self._merged(spec)
+        adapter = (spec.adapter if spec.adapter is not None
+                   else ",".join(spec.adapters.values()) or None)
+        weights = "merged" if merged else ("base+adapter" if adapter else "base")
+        info = {"base": spec.base, "adapter": adapter, "weights": weights}
+        if merged:
+            info["merged"] = merged
+        return info
+
+    def check(self) -> None:
+        """Cheap checks of every local model's weights before any is read: the merged weights or
+        the base must be there (a local directory, or offline: in the Hugging Face cache).
+        ModelError naming the model and its base otherwise."""
+        for name, spec in self._specs.items():
+            if spec.kind == "local" and not self._merged(spec):
+                self._check_base(name, spec)
+
+    def _check_base(self, name: str, spec: LocalSpec) -> None:
+        from tsukeku.models.loader import hub_offline
+
+        where = f"model {name!r} of {self.source}"
+        try:
+            base = self._base(spec)
+        except ModelError as err:
+            raise ModelError(f"{where}: {err}. Its adapter was trained on that base and is never "
+                             "put on another: make the base available at that path, or name "
+                             "where it is now as `base:` in the models file") from None
+        if Path(base).exists() or not hub_offline():
+            return
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(base, "config.json"), str):
+            raise ModelError(
+                f"{where}: its base {spec.base!r} is not a local directory and cannot be loaded "
+                "(offline, and not in the Hugging Face cache). Download it where the server "
+                f"runs (`hf download {base}`), name a local copy as `base:` in the models "
+                "file, or serve merged weights (train with merge on)")
 
     # -- building -----------------------------------------------------------------------------
     def _path(self, value: str | None) -> str | None:
@@ -248,16 +310,30 @@ class ModelRegistry:
             )
         raise ConfigError(f"model {name!r}: unknown kind {spec.kind!r}")  # pragma: no cover
 
+    def _merged(self, spec: LocalSpec) -> str | None:
+        """The merged weights' directory when the spec names one that holds a model."""
+        if spec.merged is None:
+            return None
+        path = self._path(spec.merged)
+        return path if path is not None and (Path(path) / "config.json").is_file() else None
+
     def _base(self, spec: LocalSpec) -> str:
+        """The weights to load: the merged model when present, else the base."""
         from tsukeku.models import resolve_base
 
+        merged = self._merged(spec)
+        if merged is not None:
+            return resolve_base(merged)
         return resolve_base(self._path(spec.base) if spec.base not in ("tiny", "tiny:test")
                             else spec.base)
 
     def _adapters(self, spec: LocalSpec) -> dict[str, str]:
-        """Request name → adapter dir or run dir (`adapter:` is the one named "default")."""
+        """Request name → adapter dir or run dir (`adapter:` is the one named "default"); none
+        when merged weights are served (the adapter is in them)."""
         from tsukeku.backends.local import resolve_adapter
 
+        if self._merged(spec) is not None:
+            return {}
         refs = ({"default": spec.adapter} if spec.adapter is not None else {}) | spec.adapters
         return {key: resolve_adapter(path, self.base_dir) for key, path in refs.items()}
 
@@ -280,11 +356,14 @@ class ModelRegistry:
         hosts = self._hosts.setdefault((base, spec.dtype, spec.device), [])
         host = next((h for h in hosts if kind is None or h.method in (None, kind)), None)
         if host is None:
-            host = LoadedModel.load(base, dtype=spec.dtype, device=spec.device)
+            try:
+                host = LoadedModel.load(base, dtype=spec.dtype, device=spec.device)
+            except ModelError as err:
+                raise ModelError(f"model {name!r} of {self.source}: {err}") from None
             hosts.append(host)
         if kind is not None:
             host.method = kind
-        default = spec.default_adapter or ("default" if spec.adapter is not None else None)
+        default = spec.default_adapter or ("default" if "default" in named else None)
         if default is not None and default not in named:
             raise ConfigError(f"model {name!r}: default_adapter {default!r} is not one of its "
                               f"adapters ({', '.join(named) or 'none'})")
@@ -313,7 +392,8 @@ class ModelRegistry:
         base = self._base(spec)
         # vLLM fixes LoRA support when it builds the engine: on when any model on this base
         # has an adapter
-        enable_lora = any(s.adapter or s.adapters for s in self._specs.values()
+        enable_lora = any((s.adapter or s.adapters) and self._merged(s) is None
+                          for s in self._specs.values()
                           if s.kind == "local" and self._base(s) == base)
         return build_vllm_backend(
             name, spec, base=base, adapters=self._adapters(spec), enable_lora=enable_lora,

@@ -1,11 +1,17 @@
 """Which models `tsukeku serve` answers with.
 
-1. `--models FILE` (or TSUKEKU_MODELS): a models file (`tsukeku.backends.load_models_file`).
+1. `--models FILE` (or TSUKEKU_MODELS): a models file (`tsukeku.backends.load_models_file`);
+   `--models DIR`: the directory's `models.yaml` (the manifest a training run leaves in its run
+   dir, its SageMaker model dir and `tsukeku merge --out`), else the directory as in 2.
 2. Else the SageMaker model directory, /opt/ml/model (TSUKEKU_MODEL_DIR overrides the path),
    when it holds anything: its `models.yaml` when there is one (paths in it relative to the
-   directory), else the directory itself as one local model named `model` (TSUKEKU_MODEL_NAME):
-   a full Hugging Face model (config.json, e.g. a merged run) or a PEFT adapter / run dir on
-   TSUKEKU_BASE, else the adapter's own base, else the tiny base.
+   directory), else — a directory from before manifests — the directory itself as one local
+   model named `model` (TSUKEKU_MODEL_NAME), when what it holds says what to serve:
+   a full Hugging Face model (config.json), else merged weights in `merged/`, else its
+   adapter (adapter/ or the directory itself) on TSUKEKU_BASE, else on the base its run.json
+   names, else on the base its adapter config names. A base named that way is used as it is
+   (a hub id is loaded from the hub or its cache); a local base directory that is gone is a
+   ModelError. Never another base.
 3. Else the tiny offline base as the model `base`.
 
 Resolution is cheap and happens at once (a wrong path fails before the server starts); the
@@ -46,37 +52,62 @@ class ModelSource:
 def resolve_source(models: str | os.PathLike | None) -> ModelSource:
     if models:
         path = Path(models).expanduser()
+        if path.is_dir():
+            return _folder_source(path)
         if not path.is_file():
             raise ConfigError(f"models file {path} not found; give a models.yaml (see "
-                              "docs/serving.md) or leave --models out to serve the tiny base")
+                              "docs/serving.md), a directory holding one (a run or model "
+                              "directory), or leave --models out to serve the tiny base")
         return ModelSource("file", path)
     folder = model_dir()
     if folder.is_dir() and any(folder.iterdir()):
-        for name in MODELS_FILE_NAMES:
-            if (folder / name).is_file():
-                return ModelSource("file", folder / name)
-        return ModelSource("dir", folder)
+        return _folder_source(folder)
     return ModelSource("default")
 
 
+def _folder_source(folder: Path) -> ModelSource:
+    for name in MODELS_FILE_NAMES:
+        if (folder / name).is_file():
+            return ModelSource("file", folder / name)
+    return ModelSource("dir", folder)
+
+
 def single_model_spec(folder: Path) -> dict[str, Any]:
-    """The models-file entry for a directory holding one model."""
+    """The models-file entry for a directory without a manifest (made before training wrote
+    one), when its content says what to serve; ModelError when it does not."""
     if (folder / "config.json").is_file():
         return {"kind": "local", "base": str(folder)}
+    base = _recorded_base(folder)
+    if (folder / "merged" / "config.json").is_file():  # the entry point's merged weights
+        return {"kind": "local", "base": base or "(not recorded)", "merged": "merged"}
+    from tsukeku.errors import ModelError
     from tsukeku.models import adapter_config, resolve_adapter_dir
     from tsukeku.settings import env
 
     adapter = resolve_adapter_dir(folder)  # ModelError when it is neither
-    base = env().base
+    base = env().base or base or adapter_config(adapter).base_model_name_or_path
     if not base:
-        declared = adapter_config(adapter).base_model_name_or_path
-        base = declared if declared and Path(declared).exists() else "tiny"
+        raise ModelError(f"{folder}: its adapter names no base and there is no run.json nor "
+                         "models.yaml saying which; set TSUKEKU_BASE to the base it was trained "
+                         "on, or add a models.yaml (docs/serving.md)")
     return {"kind": "local", "base": base, "adapter": str(folder)}
+
+
+def _recorded_base(folder: Path) -> str | None:
+    """The base a run's run.json names, as the run was given it."""
+    import json
+
+    try:
+        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (info.get("base") or info.get("base_resolved")) if isinstance(info, dict) else None
 
 
 def registry_loader(models: str | os.PathLike | None, *, engine: str = "hf"
                     ) -> Callable[[], Any]:
-    """Resolves the models now; returns the loader that builds the registry (slow)."""
+    """Resolves the models now (and checks that each local model's weights are there, without
+    reading them); returns the loader that builds the registry (slow)."""
     source = resolve_source(models)
     if engine == "vllm":
         from tsukeku.backends.vllm import require_vllm
@@ -84,6 +115,7 @@ def registry_loader(models: str | os.PathLike | None, *, engine: str = "hf"
         require_vllm()
     elif engine != "hf":
         raise ConfigError(f"unknown engine {engine!r}; use hf or vllm")
+    _registry(source, engine=engine).check()
     return lambda: load_registry(source, engine=engine)
 
 
@@ -113,20 +145,25 @@ def load_registry(source: ModelSource, *, engine: str = "hf", llm_factory: Any =
     """The registry of a source. With the vllm engine the local models are built at once (a
     vLLM engine takes minutes and the GPU; the server builds every model before /ping anyway);
     `llm_factory(base, enable_lora, dtype)` replaces `vllm.LLM` (tests)."""
-    from tsukeku.backends import load_models_file, registry_from_dict
-
-    if source.kind == "file":
-        assert source.path is not None
-        registry = load_models_file(source.path, engine=engine, llm_factory=llm_factory)
-    else:
-        data, base_dir = models_data(source)
-        registry = registry_from_dict(data, base_dir=base_dir, source=source.describe(),
-                                      engine=engine, llm_factory=llm_factory)
+    registry = _registry(source, engine=engine, llm_factory=llm_factory)
+    registry.check()
     if engine == "vllm":
         for name in registry.names():
             if registry.spec(name).kind == "local":
                 registry.get(name)
     return registry
+
+
+def _registry(source: ModelSource, *, engine: str, llm_factory: Any = None) -> Any:
+    """The registry of a source, nothing built yet."""
+    from tsukeku.backends import load_models_file, registry_from_dict
+
+    if source.kind == "file":
+        assert source.path is not None
+        return load_models_file(source.path, engine=engine, llm_factory=llm_factory)
+    data, base_dir = models_data(source)
+    return registry_from_dict(data, base_dir=base_dir, source=source.describe(), engine=engine,
+                              llm_factory=llm_factory)
 
 
 def write_models_file(path: str | os.PathLike, name: str, *, base: str | os.PathLike = "tiny",

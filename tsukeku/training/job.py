@@ -111,8 +111,14 @@ def _dispatch(cfg: TrainConfig, **kwargs: Any) -> RunResult:
     if cfg.method == "dpo":
         from tsukeku.training.dpo import run_dpo
 
-        return run_dpo(cfg, **kwargs)
-    return _run(cfg, **kwargs)
+        result = run_dpo(cfg, **kwargs)
+    else:
+        result = _run(cfg, **kwargs)
+    if result.info.get("status") == "completed":  # on the main process (others: info empty)
+        from tsukeku.training.manifest import run_manifest
+
+        run_manifest(result.run_dir)  # models.yaml: `tsukeku serve --models RUN_DIR`
+    return result
 
 
 def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,

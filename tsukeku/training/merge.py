@@ -13,9 +13,11 @@ from tsukeku.io import write_dir_atomic, write_text_atomic
 
 def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str | None = None,
               model: Any = None, tokenizer: Any = None, overwrite: bool = False) -> Path:
-    """Writes base + adapter merged (PEFT merge_and_unload) with the tokenizer and prompt.json to
-    `out`, atomically (a temporary sibling renamed into place)."""
+    """Writes base + adapter merged (PEFT merge_and_unload) with the tokenizer, prompt.json and a
+    manifest (models.yaml, `training.manifest`) to `out`, atomically (a temporary sibling renamed
+    into place)."""
     from tsukeku.models.loader import adapter_config, load_model
+    from tsukeku.training.manifest import run_manifest
     from tsukeku.training.runs import read_run
 
     run_dir = Path(run_dir)
@@ -45,6 +47,8 @@ def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str 
         if (run_dir / "prompt.json").exists():
             shutil.copy2(run_dir / "prompt.json", tmp / "prompt.json")
         write_text_atomic(tmp / "README.md", _card(run_dir, info))
+        # what `tsukeku serve --models OUT` serves: these merged weights (the base is named)
+        run_manifest(run_dir, tmp, merged=tmp)
 
     return write_dir_atomic(out, fill)
 

@@ -2,7 +2,10 @@
 
 SageMaker mounts the dataset channel at SM_CHANNEL_TRAIN, writes the hyperparameters (as
 strings) to /opt/ml/input/config/hyperparameters.json and uploads SM_MODEL_DIR (model.tar.gz)
-and SM_OUTPUT_DATA_DIR (output.tar.gz) when the job ends. A channel named `base` (SM_CHANNEL_BASE)
+and SM_OUTPUT_DATA_DIR (output.tar.gz) when the job ends. The model directory gets adapter/,
+merged/ (unless merge=false), tokenizer/, prompt.json, the run files and the manifest
+models.yaml (`training.manifest`: the base as given, the adapter, the merged weights), which is
+what `tsukeku serve` on that directory serves. A channel named `base` (SM_CHANNEL_BASE)
 may hold the base model. Runs are kept under /opt/ml/checkpoints when that exists (SageMaker
 syncs it with S3 for managed spot training), so a restarted job resumes its interrupted run.
 
@@ -72,6 +75,7 @@ def run_job(prefix: Path | None = None) -> Path:
     """Trains as the hyperparameters say and fills SM_MODEL_DIR; returns the run dir."""
     from tsukeku.training.config import build_config
     from tsukeku.training.job import train
+    from tsukeku.training.manifest import run_manifest
 
     sm = env()
     prefix = prefix or sm.sm_prefix
@@ -103,6 +107,9 @@ def run_job(prefix: Path | None = None) -> Path:
         from tsukeku.training.merge import merge_run
 
         merge_run(run_dir, model_dir / "merged", overwrite=True)
+    # models.yaml: what the endpoint on this model directory serves (merged/ when written, else
+    # the named base + adapter/); a server never guesses the base
+    run_manifest(run_dir, model_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in ("metrics.jsonl", "eval.json", "data_manifest.json", "environment.json", "run.json"):
         _copy(run_dir / name, output_dir / name)

@@ -15,7 +15,14 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/health", summary="Server state: models, loading, queues, uptime")
 async def health(service: Service) -> dict[str, Any]:
-    return {"version": __version__, **service.health()}
+    """Per model also what it serves (a local model of a models file): `base` (as named),
+    `adapter`, `weights` ("merged" | "base+adapter" | "base"), beside `supports_constraints`."""
+    state = service.health()
+    details = getattr(service.registry, "details", None)
+    if details is not None:
+        for model in state.get("models", []):
+            model.update(details(model["name"]))
+    return {"version": __version__, **state}
 
 
 @router.get(
