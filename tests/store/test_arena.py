@@ -114,3 +114,39 @@ def test_prune_unvoted_keeps_voted_battles(store):
     with pytest.raises(BattleNotFound):
         arena.get_battle(unvoted.id)
     assert arena.get_battle(voted.id).id == voted.id
+
+
+VOTER = """
+import sys
+from tsukeku.store import open_store
+store = open_store(sys.argv[1])
+for battle_id in sys.stdin.read().split():
+    store.arena.record_vote(battle_id, "a")
+    print(battle_id, flush=True)  # acknowledged: what the HTTP route answers 2xx after
+"""
+
+
+def test_sigkill_of_a_writing_process_loses_no_acknowledged_vote(store, db_url):
+    """The fast twin of the two-server test (tests/store/test_two_instances.py, slow): a process
+    voting as fast as it can is killed with SIGKILL; every vote it acknowledged is stored."""
+    import signal
+    import subprocess
+    import sys
+
+    battles = [_battle(store.arena).id for _ in range(400)]
+    proc = subprocess.Popen([sys.executable, "-c", VOTER, db_url], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    proc.stdin.write(" ".join(battles))
+    proc.stdin.close()
+    acknowledged = []
+    for line in proc.stdout:
+        acknowledged.append(line.strip())
+        if len(acknowledged) == 50:
+            proc.send_signal(signal.SIGKILL)
+            break
+    acknowledged += [line.strip() for line in proc.stdout]  # whatever was already written
+    assert proc.wait(10) == -signal.SIGKILL
+    stored = {v.battle_id for v in store.arena.votes()}
+    assert set(acknowledged) <= stored
+    assert len(stored) < len(battles)  # it really was cut off mid-burst
+    assert store.arena.vote_count() == len(stored)  # and nothing was counted twice
