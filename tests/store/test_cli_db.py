@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from arena.test_store import old_arena_file
 from typer.testing import CliRunner
 
+from tests.arena.test_store import old_arena_file
 from tsukeku.cli import app
 from tsukeku.store import open_store
 from tsukeku.store.database import head_revision
