@@ -141,7 +141,7 @@ class RowPlanner:
         self.job = job
         self.composer = composer
         self.meter = meter
-        self.rng = random.Random(seed if seed is not None else 14)
+        self.rng = random.Random(seed)  # None: fresh entropy, as sampling without a seed
         self._spelt: dict[tuple[str, int], tuple[int, ...] | None] = {}
         self._choices = [
             (w, k) for w in job.words() for k, t in enumerate(meter.targets) if w.morae <= t

@@ -29,7 +29,6 @@ class SeasonWord:
     topics: frozenset[str]
 
 
-@lru_cache(maxsize=64)
 def season_words(
     season: str,
     topics: tuple[str, ...] = (),
@@ -39,6 +38,14 @@ def season_words(
 ) -> tuple[SeasonWord, ...]:
     """Words that make a verse of `season` carrying `topics`, none of `avoid` (by the classifier
     itself, on the word alone), shortest first. Empty for 雑 (a 雑 verse has no season word)."""
+    words = _season_words(season, tuple(topics), new_year_as, saijiki)
+    return tuple(w for w in words if not w.topics & avoid)
+
+
+@lru_cache(maxsize=32)
+def _season_words(
+    season: str, topics: tuple[str, ...], new_year_as: str, saijiki: str | None
+) -> tuple[SeasonWord, ...]:
     from tsukeku.errors import TsukekuError
     from tsukeku.prosody import count_morae
 
@@ -59,7 +66,7 @@ def season_words(
         c = classify(word, saijiki=saijiki)
         if not c.kigo or c.inferred_season(new_year_as) != season:
             continue
-        if not set(topics) <= set(c.topics) or set(c.topics) & avoid:
+        if not set(topics) <= set(c.topics):
             continue
         try:
             morae = count_morae(word)
