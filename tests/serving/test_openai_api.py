@@ -63,13 +63,19 @@ def test_chat_streaming(client):
         model="toy", messages=[{"role": "user", "content": PREVIOUS}], n=2, stream=True
     )
     chunks = list(stream)
-    assert [c.choices[0].index for c in chunks] == [0, 1]
-    assert all(c.choices[0].delta.content for c in chunks)
+    # a model without continuous batching streams whole candidates: text, stop, per choice;
+    # the last chunk has no choices and carries the form report
+    assert [(c.choices[0].index, c.choices[0].finish_reason) for c in chunks[:-1]] == [
+        (0, None), (0, "stop"), (1, None), (1, "stop")]
+    assert chunks[0].choices[0].delta.content and chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices == [] and len(chunks[-1].model_extra["tsukeku"]["candidates"]) == 2
 
 
 def test_completion_streaming(client):
     chunks = list(client.completions.create(model="toy", prompt=PREVIOUS, n=2, stream=True))
-    assert len(chunks) == 2 and all(c.choices[0].text for c in chunks)
+    assert [c.choices[0].index for c in chunks[:-1]] == [0, 0, 1, 1]
+    assert chunks[0].choices[0].text and chunks[1].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and len(chunks[-1].model_extra["tsukeku"]) == 1
 
 
 def test_errors_reach_the_client_as_openai_errors(client):

@@ -533,7 +533,7 @@ class ContinuousEngine:
                 return
 
     def _show(self, row: Row) -> None:
-        text = self.composer.tokenizer.decode(row.ids, skip_special_tokens=True)
+        text = self.composer.tokenizer.decode(row.ids, skip_special_tokens=True).lstrip()
         if text.endswith("\ufffd"):  # a character still split across byte pieces
             return
         if text.startswith(row.shown):
@@ -554,7 +554,14 @@ class ContinuousEngine:
             return
         del job.slots[slot]
         if ok:
-            job.slot_text[slot] = accepted  # type: ignore[assignment]
+            assert accepted is not None
+            job.slot_text[slot] = accepted
+            # what was streamed becomes exactly the candidate's text
+            if accepted.startswith(row.shown):
+                if len(accepted) > len(row.shown):
+                    job.emit("delta", (slot, accepted[len(row.shown):]))
+            else:
+                job.emit("restart", (slot, accepted))
             job.emit("slot", (slot, accepted))
             return
         # the row failed the form check (or repeats a slot): another row takes the slot over

@@ -3,7 +3,12 @@ POST /v1/chat/completions (stock `openai` clients work with `base_url` pointed h
 
 Each candidate 付句 is one choice; the full composition (readings, mora counts, form check,
 scores) rides along under the extra key `tsukeku`. With `stream: true` the answer comes as
-server-sent events, one event per candidate (a verse is short, so no token streaming)."""
+server-sent events in OpenAI's chunk format, token by token as the candidates are decoded
+(choice i follows candidate slot i; `ComposeService.compose_stream`): each chunk adds text to a
+choice, a choice ends with `finish_reason: "stop"`, and the last chunk before `data: [DONE]` has
+no choices and carries the form report under `tsukeku`. In the rare case that a streamed verse
+fails the final form check and another takes its slot, that chunk's choice says
+`"tsukeku": {"restart": true}` and its text replaces the choice's text so far."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from tsukeku.serving.deps import Service
 from tsukeku.serving.errors import InvalidRequest
 from tsukeku.serving.openai_schemas import ChatCompletionRequest, CompletionRequest
 from tsukeku.serving.schemas import ERROR_RESPONSES
+from tsukeku.serving.streaming import Events, error_body, merged, open_streams
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -50,19 +56,56 @@ async def list_models(service: Service) -> dict[str, Any]:
 
 
 def _envelope(kind: str, model: str) -> dict[str, Any]:
-    prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
+    prefix = "chatcmpl" if kind.startswith("chat.completion") else "cmpl"
     return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
             "model": model}
 
 
-def _sse(events: list[dict[str, Any]]) -> StreamingResponse:
+def _sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
     async def stream() -> AsyncIterator[str]:
-        for event in events:
-            yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+        async for chunk in chunks:
+            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+            if "error" in chunk:
+                return
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _chunks(opened: list[tuple[tuple[str, Any], Events]], head: dict[str, Any], n: int,
+                  chat: bool) -> AsyncIterator[dict[str, Any]]:
+    """OpenAI chunks for the events of every prompt's stream (prompt p, slot s → choice
+    p·n + s); the last chunk carries the form reports."""
+    reports: list[Any] = [None] * len(opened)
+    started: set[int] = set()
+
+    def choice(index: int, text: str | None, finish: str | None) -> dict[str, Any]:
+        if chat:
+            delta: dict[str, Any] = {} if text is None else {"content": text}
+            if index not in started:
+                started.add(index)
+                delta = {"role": "assistant", **delta}
+            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"index": index, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    async for i, kind, payload in merged(opened):
+        if kind == "error":
+            yield {"error": error_body(payload)}
+            return
+        if kind == "done":
+            reports[i] = payload.to_dict()
+            continue
+        slot, text = payload
+        index = i * n + slot
+        if kind == "delta":
+            yield {**head, "choices": [choice(index, text, None)]}
+        elif kind == "restart":
+            yield {**head, "choices": [{**choice(index, text, None),
+                                        "tsukeku": {"restart": True}}]}
+        elif kind == "slot":
+            yield {**head, "choices": [choice(index, None, "stop")]}
+    yield {**head, "choices": [], "tsukeku": reports if not chat else reports[0]}
 
 
 @router.post(
@@ -76,19 +119,20 @@ async def completions(request: Request, service: Service) -> Any:
     options = body.options()
     prompts = body.prompt if isinstance(body.prompt, list) else [body.prompt]
     model = service.resolve_model(body.model)
+    head = _envelope("text_completion", model)
+    if body.stream:
+        opened = await open_streams(service, model, [options.request(p) for p in prompts])
+        return _sse(_chunks(opened, head, options.n, chat=False))
     # Several prompts go to the batcher together, so they share backend calls.
     results: list[CompositionResult] = await asyncio.gather(
         *(service.compose(model, options.request(p)) for p in prompts)
     )
-    head = _envelope("text_completion", model)
     choices = []
     for result in results:
         for cand in result.candidates:
             choices.append({"index": len(choices), "text": cand.text, "logprobs": None,
                             "finish_reason": "stop"})
     extra = {"tsukeku": [r.to_dict() for r in results]}
-    if body.stream:
-        return _sse([{**head, "choices": [c]} for c in choices])
     return JSONResponse({**head, "choices": choices, **extra})
 
 
@@ -113,16 +157,13 @@ async def chat_completions(request: Request, service: Service) -> Any:
     chain = _chain(body.messages)
     previous: str | list[str] = chain[0] if len(chain) == 1 else chain
     model = service.resolve_model(body.model)
-    result = await service.compose(model, body.options().request(previous))
-    head = _envelope("chat.completion", model)
+    request_ = body.options().request(previous)
     if body.stream:
-        head["object"] = "chat.completion.chunk"
-        events = [
-            {**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": c.text},
-                                  "logprobs": None, "finish_reason": "stop"}]}
-            for i, c in enumerate(result.candidates)
-        ]
-        return _sse(events)
+        opened = await open_streams(service, model, [request_])
+        head = _envelope("chat.completion.chunk", model)
+        return _sse(_chunks(opened, head, request_.n, chat=True))
+    result = await service.compose(model, request_)
+    head = _envelope("chat.completion", model)
     choices = [
         {"index": i, "message": {"role": "assistant", "content": c.text}, "logprobs": None,
          "finish_reason": "stop"}
