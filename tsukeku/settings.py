@@ -41,6 +41,7 @@ class Environment(BaseSettings):
     model_name: str = "model"
     vllm_max_loras: int = 4
     vllm_max_lora_rank: int = 64
+    vllm_constraints: bool = True  # the mora constraint as a vLLM logits processor (off: filter)
     sm_prefix: Path = Path("/opt/ml")  # root of the SageMaker training layout (tests move it)
     # Platform variables, read under their own names.
     hf_hub_offline: bool = _flag("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
