@@ -33,6 +33,10 @@ def serve_cmd(
                                 help="how long a request waits for others to batch with"),
     no_batching: bool = _O(False, "--no-batching", envvar="TSUKEKU_NO_BATCHING",
                            help="one generate call per request"),
+    batching: str = _O("continuous", "--batching", envvar="TSUKEKU_BATCHING",
+                       help="continuous: local models decode one running batch that requests "
+                            "join and leave between steps (--max-batch requests at most); "
+                            "window: fixed windows of --batch-window-ms"),
     timeout_s: float = _O(60.0, "--timeout-s", envvar="TSUKEKU_TIMEOUT_S",
                           help="per-request limit, queueing included (504 past it)"),
     queue_size: int = _O(64, "--queue-size", envvar="TSUKEKU_QUEUE_SIZE",
@@ -50,8 +54,8 @@ def serve_cmd(
              "~/.cache/tsukeku/arena.sqlite3)",
     ),
 ) -> None:
-    """Serve 付句 over HTTP: GET /ping, POST /invocations, POST /endpoints/{name}/invocations,
-    the OpenAI API under /v1, GET /metrics, GET /health, docs at /docs, the page at /."""
+    """Serve 付句 over HTTP: GET /ping, POST /invocations, POST /endpoints/{name}/invocations
+    (and /invocations-response-stream), the OpenAI API under /v1, GET /metrics, GET /health, docs at /docs, the page at /."""
     from tsukeku.serving.app import create_app
     from tsukeku.serving.registry import registry_loader
     from tsukeku.serving.server import serve
@@ -60,7 +64,8 @@ def serve_cmd(
     settings = ServeSettings(
         host=host, port=port, api_key=api_key,
         cors_origins=[o for o in split_origins(cors_origin) if o],
-        batching=not no_batching, max_batch=max_batch, batch_window_ms=batch_window_ms,
+        batching=not no_batching, batching_mode=batching, max_batch=max_batch,
+        batch_window_ms=batch_window_ms,
         timeout_s=timeout_s, queue_size=queue_size, engine=engine,
         shutdown_grace_s=shutdown_grace_s, log_level=log_level,
     )
