@@ -1,15 +1,26 @@
-"""--engine vllm. vLLM needs a CUDA GPU, so CI checks (1) the clear error when vLLM is missing
-and (2) the backend's use of the vLLM API against a stand-in `vllm` module whose `LLM` samples
+"""--engine vllm. vLLM needs a CUDA GPU, so CI checks (1) the clear error when vLLM is missing,
+(2) the backend's use of the vLLM API against a stand-in `vllm` module whose `LLM` samples
 with transformers from the tiny base (same call shapes: prompts, SamplingParams per prompt,
-lora_request per prompt → outputs with text, token_ids, cumulative_logprob)."""
+lora_request per prompt → outputs with text, token_ids, cumulative_logprob), and (3) the mora
+constraint as a vLLM V1 logits processor, driven by a stand-in engine that runs custom logits
+processors as vLLM's V1 engine does: built once with (vllm_config, device, is_pin_memory), a
+persistent batch of at most `max_num_seqs` requests whose changes reach `update_state` as a
+BatchUpdate (removed, added with the live output-id list, moved: condensing one-way moves and
+reordering swaps, in that order; None when unchanged), then `apply(logits)` on the batch's
+(rows × vocabulary) logits before sampling. Not run on real vLLM here (no GPU, no vllm)."""
 
 from __future__ import annotations
 
+import enum
+import importlib
 import importlib.util
 import math
 import sys
 import time
 import types
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +56,7 @@ class SamplingParams:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     logprobs: int | None = None
+    extra_args: dict[str, Any] | None = None
 
 
 @dataclass
@@ -182,3 +194,317 @@ def test_an_adapter_given_as_a_run_name_works_with_both_engines(fake_vllm, tiny_
                          llm_factory=lambda base, lora, dtype: TransformersLLM(base)).get("tuned")
     vllm.compose_many([ComposeRequest(previous=PREVIOUS, n=1, max_new_tokens=8)])
     assert [lr.lora_path for lr in vllm.llm.calls[-1][2]] == [str(adapter_dir)]
+
+
+# -- the mora constraint as a vLLM V1 logits processor ------------------------------------------
+class MoveDirectionality(enum.Enum):
+    UNIDIRECTIONAL = enum.auto()
+    SWAP = enum.auto()
+
+
+@dataclass(frozen=True)
+class BatchUpdate:
+    batch_size: int
+    removed: Sequence[int]
+    added: Sequence[tuple[int, Any, list[int] | None, list[int]]]
+    moved: Sequence[tuple[int, int, MoveDirectionality]]
+
+
+class LogitsProcessor(ABC):
+    """vllm.v1.sample.logits_processor.LogitsProcessor's contract."""
+
+    @classmethod
+    def validate_params(cls, sampling_params: Any) -> None:
+        return None
+
+    @abstractmethod
+    def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None: ...
+
+    @abstractmethod
+    def apply(self, logits: Any) -> Any: ...
+
+    @abstractmethod
+    def is_argmax_invariant(self) -> bool: ...
+
+    def needs_output_token_ids(self) -> bool:
+        return False
+
+    @abstractmethod
+    def update_state(self, batch_update: BatchUpdate | None) -> None: ...
+
+
+@pytest.fixture
+def vllm_v1(fake_vllm):
+    """The stand-in `vllm` with the V1 logits-processor module and an `LLM` that is the V1
+    engine stand-in; tsukeku's processor module re-imported against it (and after)."""
+    names = ("vllm.v1", "vllm.v1.sample", "vllm.v1.sample.logits_processor")
+    saved = {n: sys.modules.get(n) for n in names}
+    interface = types.ModuleType("vllm.v1.sample.logits_processor")
+    interface.LogitsProcessor = LogitsProcessor
+    interface.BatchUpdate = BatchUpdate
+    interface.MoveDirectionality = MoveDirectionality
+    for name in names[:-1]:
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules[names[-1]] = interface
+    fake_vllm.LLM = V1EngineLLM
+    import tsukeku.backends.vllm_constraints as constraints
+
+    importlib.reload(constraints)
+    yield constraints
+    for name, module in saved.items():
+        if module is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = module
+    importlib.reload(constraints)
+
+
+@dataclass
+class _Child:
+    prompt: str
+    params: Any
+    ids: list[int]
+    generator: Any
+    output: list[int] = field(default_factory=list)
+    logprob: float = 0.0
+    text: str = ""
+    done: bool = False
+
+
+class V1EngineLLM:
+    """vllm.LLM as far as custom logits processors see it (V1 engine): processors named by
+    class or by "module:Class" (which must subclass LogitsProcessor), validate_params at
+    admission, n samples per prompt as n requests, and a persistent batch of at most
+    `max_num_seqs` rows changed between steps as vLLM's InputBatch changes: finished requests
+    replaced by new ones in increasing index order, the rest appended; unreplaced finished
+    ones removed and the batch condensed (highest row moved into the lowest hole); every other
+    step the first two rows swapped (reordering). Sampling: temperature, then the processed
+    logits; eos, a stop string or max_tokens end a request."""
+
+    def __init__(self, model: str, dtype: str = "auto", logits_processors: Sequence[Any] = (),
+                 max_num_seqs: int = 3, **kwargs: Any) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.model = AutoModelForCausalLM.from_pretrained(model)
+        vocab = self.model.config.vocab_size
+        config = types.SimpleNamespace(model_config=types.SimpleNamespace(
+            tokenizer=model, get_vocab_size=lambda: vocab))
+        self.processors = [self._load(p)(config, torch.device("cpu"), False)
+                           for p in logits_processors]
+        self.max_num_seqs = max_num_seqs
+        self.calls: list[tuple[list[str], list[Any], list[Any]]] = []
+        self.updates: list[BatchUpdate | None] = []
+
+    @staticmethod
+    def _load(spec: Any) -> type:
+        if isinstance(spec, str):
+            module, _, name = spec.partition(":")
+            spec = getattr(importlib.import_module(module), name)
+        assert issubclass(spec, LogitsProcessor), f"{spec} is not a LogitsProcessor"
+        return spec
+
+    def get_tokenizer(self) -> Any:
+        return self.tokenizer
+
+    def generate(self, prompts, params, lora_request=None, use_tqdm=True):
+        import torch
+
+        self.calls.append((list(prompts), list(params), list(lora_request or [])))
+        for p in params:
+            for proc in self.processors:
+                type(proc).validate_params(p)
+        children: list[list[_Child]] = []
+        for prompt, p in zip(prompts, params, strict=True):
+            ids = self.tokenizer(prompt)["input_ids"]
+            children.append([
+                _Child(prompt, p, ids, torch.Generator().manual_seed((p.seed or 0) * 1000 + k))
+                for k in range(p.n)])
+        self._run(deque(c for group in children for c in group))
+        self.last_outputs = [[types.SimpleNamespace(
+            text=c.text, token_ids=list(c.output), cumulative_logprob=c.logprob) for c in group]
+            for group in children]
+        return [types.SimpleNamespace(outputs=group) for group in self.last_outputs]
+
+    def _run(self, waiting: deque[_Child]) -> None:
+        import torch
+
+        batch: list[_Child | None] = []
+        step = 0
+        while waiting or batch:
+            update = self._schedule(batch, waiting, step)
+            self.updates.append(update)
+            for proc in self.processors:
+                proc.update_state(update)
+            if not batch:  # the last requests finished
+                break
+            with torch.inference_mode():
+                logits = torch.stack([
+                    self.model(input_ids=torch.tensor([c.ids + c.output])).logits[0, -1]
+                    for c in batch])
+            temps = torch.tensor([max(c.params.temperature, 1e-5) for c in batch])
+            logits = logits / temps[:, None]
+            for proc in self.processors:
+                logits = proc.apply(logits)
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for row, child in enumerate(batch):
+                token = int(torch.multinomial(logprobs[row].exp(), 1,
+                                              generator=child.generator))
+                child.output.append(token)
+                child.logprob += float(logprobs[row, token])
+                self._finish(child)
+            step += 1
+
+    def _finish(self, child: _Child) -> None:
+        p = child.params
+        text = self.tokenizer.decode(child.output, skip_special_tokens=True)
+        stops = [text.find(s) for s in p.stop if s in text]
+        if stops or child.output[-1] == self.tokenizer.eos_token_id \
+                or len(child.output) >= p.max_tokens:
+            child.text = text[:min(stops)] if stops else text
+            child.done = True
+
+    def _schedule(self, batch: list[_Child | None], waiting: deque[_Child], step: int
+                  ) -> BatchUpdate | None:
+        finished = sorted(i for i, c in enumerate(batch) if c is not None and c.done)
+        for i in finished:
+            batch[i] = None
+        room = self.max_num_seqs - sum(c is not None for c in batch)
+        new = [waiting.popleft() for _ in range(min(room, len(waiting)))]
+        added, removed, moved = [], [], []
+        for i in finished:
+            if new:
+                batch[i] = new.pop(0)
+                added.append((i, batch[i].params, batch[i].ids, batch[i].output))
+            else:
+                removed.append(i)
+        for child in new:
+            batch.append(child)
+            added.append((len(batch) - 1, child.params, child.ids, child.output))
+        while None in batch:  # condense: the highest row fills the lowest hole
+            while batch and batch[-1] is None:
+                batch.pop()
+            if None not in batch:
+                break
+            hole, last = batch.index(None), len(batch) - 1
+            batch[hole], batch[last] = batch[last], None
+            moved.append((last, hole, MoveDirectionality.UNIDIRECTIONAL))
+        if step % 2 and len(batch) >= 2:  # reordering
+            batch[0], batch[1] = batch[1], batch[0]
+            moved.append((0, 1, MoveDirectionality.SWAP))
+        if not (added or removed or moved):
+            return None
+        return BatchUpdate(len(batch), removed, added, moved)
+
+
+def _v1_registry(models: Path) -> Any:
+    """The registry as `tsukeku serve --engine vllm` builds it: default_llm makes the LLM."""
+    return load_registry(ModelSource("file", models), engine="vllm")
+
+
+def test_the_processor_follows_the_persistent_batch(vllm_v1, tiny_base):
+    """Requests added, swapped and condensed: each row keeps its own request's automaton state
+    (the masks equal those of a one-row transformers-engine processor fed the same tokens), and
+    rows of requests without the constraint are left untouched."""
+    import torch
+
+    from tsukeku.generation.constraints import Meter, MoraConstraintLogitsProcessor, automaton_for
+    from tsukeku.generation.token_table import table_for
+
+    llm = V1EngineLLM(str(tiny_base), logits_processors=[vllm_v1.PROCESSOR])
+    proc = llm.processors[0]
+    tok = llm.tokenizer
+    end_ids = vllm_v1.end_token_ids(tok, table_for(tok), "\n")
+    vocab = llm.model.config.vocab_size
+    auto = automaton_for(table_for(tok), end_ids, vocab)
+    forms = {0: "7-7", 1: None, 2: "5-7-5"}
+    outputs = {i: [] for i in forms}
+    params = {i: SamplingParams(extra_args=vllm_v1.request_args(f, False, end_ids) if f else None)
+              for i, f in forms.items()}
+    for p in params.values():
+        type(proc).validate_params(p)
+    proc.update_state(BatchUpdate(3, [], [(i, params[i], [], outputs[i]) for i in forms], []))
+    refs = {i: MoraConstraintLogitsProcessor(auto, [Meter.of(f)], 0) for i, f in forms.items() if f}
+    written = tok("ゆきのした", add_special_tokens=False)["input_ids"]
+    for t in written:  # vLLM appends to the live lists; the processor reads them at apply
+        outputs[0].append(t)
+        refs[0].advance([t])
+    logits = torch.zeros(3, vocab)
+    out = proc.apply(logits.clone())
+    assert torch.equal(out[1], logits[1])  # unconstrained: untouched
+    expected = {i: auto.mask(r.states)[0, :vocab] for i, r in refs.items()}
+    assert not torch.equal(expected[0], expected[2])  # the two rows' states differ
+    for i in (0, 2):
+        assert torch.equal(torch.isfinite(out[i]), expected[i])
+    # reordering swaps rows 0 and 2; then the unconstrained request finishes and is removed,
+    # and the batch is condensed (row 2 moves into row 1)
+    proc.update_state(BatchUpdate(3, [], [], [(0, 2, MoveDirectionality.SWAP)]))
+    proc.update_state(BatchUpdate(2, [1], [], [(2, 1, MoveDirectionality.UNIDIRECTIONAL)]))
+    out = proc.apply(torch.zeros(2, vocab))
+    assert torch.equal(torch.isfinite(out[0]), expected[2])
+    assert torch.equal(torch.isfinite(out[1]), expected[0])
+    with pytest.raises(ValueError, match="form"):
+        type(proc).validate_params(SamplingParams(extra_args={vllm_v1.EXTRA_KEY: {"form": "8"}}))
+
+
+def test_vllm_engine_with_the_processor_decodes_only_verses_of_the_form(
+        vllm_v1, tiny_base, tmp_path, monkeypatch):
+    monkeypatch.delenv("TSUKEKU_VLLM_CONSTRAINTS", raising=False)
+    models = write_models_file(tmp_path / "models.yaml", "base", base=tiny_base)
+    registry = _v1_registry(models)
+    backend = registry.get("base")
+    assert backend.supports_constraints is True
+    assert registry.describe()[0]["supports_constraints"] is True
+    requests = [ComposeRequest(previous=PREVIOUS, n=3, seed=1, max_new_tokens=12),
+                ComposeRequest(previous="袖にかかる 春の淡雪", n=2, seed=2, max_new_tokens=12),
+                ComposeRequest(previous=PREVIOUS, n=2, seed=3, constrained=False,
+                               max_new_tokens=12)]
+    results = backend.compose_many(requests)
+    prompts, params, _ = backend.llm.calls[-1]
+    assert params[0].extra_args and params[1].extra_args and not params[2].extra_args
+    assert params[0].max_tokens > 12  # room for a whole verse, as the hf engine gives
+    # the stand-in's batch changed under the processor: adds into freed rows, removals,
+    # condensing moves and swaps all happened while constrained requests were running
+    updates = [u for u in backend.llm.updates if u is not None]
+    assert any(u.removed for u in updates) and any(
+        d is MoveDirectionality.UNIDIRECTIONAL for u in updates for _, _, d in u.moved)
+    assert any(d is MoveDirectionality.SWAP for u in updates for _, _, d in u.moved)
+    assert any(a[0] < u.batch_size - 1 for u in updates[1:] for a in u.added)
+    from tsukeku.prosody import check_form
+
+    for result, form in zip(results[:2], ("7-7", "5-7-5"), strict=True):
+        assert result.constrained is True and result.form == form
+        assert result.candidates and all(c.ok for c in result.candidates)
+        assert any("mora-constrained" in n for n in result.notes)
+    # every sampled row under the constraint is a verse of its form, not only the kept ones
+    sampled = [s for s in backend.llm.last_outputs[:2] for s in s]
+    assert all(check_form(backend.template.parse(s.text), form).ok
+               for s, form in zip(sampled, ["7-7"] * params[0].n + ["5-7-5"] * params[1].n,
+                                  strict=True))
+    assert results[2].constrained is False
+
+    from fastapi.testclient import TestClient
+
+    from tsukeku.serving.app import create_app
+
+    with TestClient(create_app({"base": backend})) as client:
+        models = {m["name"]: m for m in client.get("/health").json()["models"]}
+        assert models["base"]["supports_constraints"] is True
+
+
+def test_without_the_processor_the_engine_says_so(vllm_v1, tiny_base, tmp_path, monkeypatch):
+    monkeypatch.setenv("TSUKEKU_VLLM_CONSTRAINTS", "0")
+    models = write_models_file(tmp_path / "models.yaml", "base", base=tiny_base)
+    backend = _v1_registry(models).get("base")
+    assert backend.supports_constraints is False and not backend.llm.processors
+    result = backend.compose(ComposeRequest(previous=PREVIOUS, n=2, seed=1, max_new_tokens=12))
+    assert not backend.llm.calls[-1][1][0].extra_args
+    assert result.constrained is False and any("without" in n for n in result.notes)
+    from fastapi.testclient import TestClient
+
+    from tsukeku.serving.app import create_app
+
+    with TestClient(create_app({"base": backend})) as client:
+        models = {m["name"]: m for m in client.get("/health").json()["models"]}
+        assert models["base"]["supports_constraints"] is False

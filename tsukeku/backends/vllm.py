@@ -5,10 +5,16 @@ The models file is read by the same `ModelRegistry` as for the hf engine (same p
 paths relative to the file, adapters as directories, run directories or run names); with
 `engine="vllm"` its local models become `VLLMBackend`s, and models on the same base share one
 `vllm.LLM`. A micro-batch from the server is one `LLM.generate` call (vLLM's continuous batching
-does the rest). vLLM samples without our token-level mora constraint, so a request asking for
-the form (`constrained`) is oversampled and filtered by the same independent form check the
-remote backends use; `notes` in each answer says so. Remote models of the file are built as
-with the hf engine.
+does the rest).
+
+The mora constraint runs inside vLLM as a logits processor (`backends.vllm_constraints`, vLLM's
+V1 interface) when the engine was built with it (`default_llm` does unless
+TSUKEKU_VLLM_CONSTRAINTS=0 or the installed vLLM lacks that interface): a request asking for the
+form (`constrained`) then decodes only verses of its form, as with the hf engine, and the
+backend says `supports_constraints = True`. Without it such a request is oversampled and
+filtered by the same independent form check the remote backends use (`supports_constraints =
+False`; `notes` says so). Every returned candidate of the form passed that check either way.
+Remote models of the file are built as with the hf engine.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import Any
 from tsukeku.errors import ConfigError, InputError
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 
-OVERSAMPLE = 2.0
+OVERSAMPLE = 2.0  # sample and filter
+CONSTRAINED_OVERSAMPLE = 1.5  # with the constraint in vLLM: as the hf engine (rare dead ends)
 # llm_factory(base, enable_lora, dtype) -> an object with vllm.LLM's generate/get_tokenizer
 LLMFactory = Callable[[str, bool, str | None], Any]
 
@@ -35,27 +42,33 @@ def require_vllm() -> None:
 
 
 def default_llm(base: str, enable_lora: bool, dtype: str | None) -> Any:
+    """A `vllm.LLM` for a base, with the mora-constraint logits processor when it can have it
+    (then `llm.tsukeku_constraints` is True)."""
     from vllm import LLM
 
+    from tsukeku.backends import vllm_constraints
     from tsukeku.settings import env
 
+    settings = env()
     kwargs: dict[str, Any] = {"model": base, "dtype": dtype or "auto"}
     if enable_lora:
-        settings = env()
         kwargs.update(enable_lora=True, max_loras=settings.vllm_max_loras,
                       max_lora_rank=settings.vllm_max_lora_rank)
-    return LLM(**kwargs)
+    constrained = settings.vllm_constraints and vllm_constraints.available()
+    if constrained:
+        kwargs["logits_processors"] = [vllm_constraints.PROCESSOR]
+    llm = LLM(**kwargs)
+    llm.tsukeku_constraints = constrained
+    return llm
 
 
 class VLLMBackend:
     """One named model on a shared `vllm.LLM`; `adapters` maps request adapter names to
     adapter directories, `default` is used when a request names none (None: the base)."""
 
-    supports_constraints = False
-
     def __init__(self, name: str, llm: Any, template: Any, *, adapters: dict[str, str],
                  adapter_ids: dict[str, int], default: str | None = None,
-                 oversample: float = OVERSAMPLE, reranker: Any = None) -> None:
+                 oversample: float | None = None, reranker: Any = None) -> None:
         from tsukeku.generation.rerank import Reranker
 
         self.name = name
@@ -64,8 +77,12 @@ class VLLMBackend:
         self.adapters = adapters
         self.adapter_ids = adapter_ids  # adapter dir → vLLM's integer id (unique per engine)
         self.default = default
-        self.oversample = oversample
+        # the engine was built with the mora-constraint logits processor (default_llm)
+        self.supports_constraints = bool(getattr(llm, "tsukeku_constraints", False))
+        self.oversample = oversample or (CONSTRAINED_OVERSAMPLE if self.supports_constraints
+                                         else OVERSAMPLE)
         self.reranker = reranker or Reranker()
+        self._end_ids: list[int] | None = None
 
     def compose(self, request: ComposeRequest) -> CompositionResult:
         return self.compose_many([request])[0]
@@ -82,21 +99,48 @@ class VLLMBackend:
         path = self.adapters[chosen]
         return LoRARequest(f"{self.name}-{chosen}", self.adapter_ids[path], path)
 
-    def sampling_params(self, request: ComposeRequest) -> Any:
+    def end_ids(self) -> list[int]:
+        """The tokens that end a verse for the constraint (eos, the template's end marker)."""
+        if self._end_ids is None:
+            from tsukeku.backends.vllm_constraints import end_token_ids
+            from tsukeku.generation.token_table import table_for
+
+            tokenizer = self.llm.get_tokenizer()
+            self._end_ids = end_token_ids(tokenizer, table_for(tokenizer), self.template.end)
+            if not self._end_ids:
+                raise ConfigError(f"model {self.name!r}: the tokenizer has no eos token and the "
+                                  "template's end marker is not one token: cannot tell where a "
+                                  "verse ends (serve with TSUKEKU_VLLM_CONSTRAINTS=0)")
+        return self._end_ids
+
+    def sampling_params(self, request: ComposeRequest, form: str | None = None) -> Any:
+        """vLLM's SamplingParams for a request; `form` (the 付句's, resolved) turns the mora
+        constraint on when the engine has it and the request asks for the form."""
         from vllm import SamplingParams
 
         from tsukeku.backends.base import samples_for
 
         stops = [s for s in dict.fromkeys([self.template.end, *self.template.stops]) if s]
+        extra: dict[str, Any] = {}
+        max_tokens = request.max_new_tokens
+        if request.constrained and self.supports_constraints and form is not None:
+            from tsukeku.backends.vllm_constraints import request_args
+            from tsukeku.generation.constraints import Meter
+
+            extra["extra_args"] = request_args(form, request.jiamari, self.end_ids())
+            caps = Meter.of(form, request.jiamari).caps
+            # as the hf engine: room for every mora spelt in byte pieces, a cut verse is none
+            max_tokens = max(max_tokens, 4 * sum(caps) + len(caps) + 1)
         return SamplingParams(
             n=samples_for(request, self.oversample) if request.constrained else request.n,
             temperature=request.temperature,
             top_p=request.top_p,
             top_k=request.top_k if request.top_k > 0 else -1,
-            max_tokens=request.max_new_tokens,
+            max_tokens=max_tokens,
             seed=request.seed,
             stop=stops,
             logprobs=0,  # the sampled tokens' log-probabilities: cumulative_logprob
+            **extra,
         )
 
     def compose_many(self, requests: list[ComposeRequest]) -> list[CompositionResult]:
@@ -105,20 +149,30 @@ class VLLMBackend:
         started = time.perf_counter()
         prepared = [prepare(r) for r in requests]
         prompts = [self.template.render(p.previous, p.form, p.context) for p in prepared]
-        params = [self.sampling_params(r) for r in requests]
+        params = [self.sampling_params(r, p.form) for r, p in zip(requests, prepared, strict=True)]
         loras = [self._lora(r) for r in requests]
         outputs = self.llm.generate(prompts, params, lora_request=loras, use_tqdm=False)
         results = []
-        for prep, output in zip(prepared, outputs, strict=True):
+        for prep, output, param in zip(prepared, outputs, params, strict=True):
             samples = list(output.outputs)
-            results.append(result_from_texts(
+            constrained = bool(getattr(param, "extra_args", None))
+            result = result_from_texts(
                 prep, [self.template.parse(s.text) for s in samples], model=self.name,
                 reranker=self.reranker, started=started,
-                notes=["vLLM engine: sampled without the token-level mora constraint"],
+                notes=[CONSTRAINED_NOTE if constrained else UNCONSTRAINED_NOTE],
                 logprobs=[getattr(s, "cumulative_logprob", None) for s in samples],
                 token_counts=[len(s.token_ids) for s in samples],
-            ))
+            )
+            if constrained:  # decoded under the constraint, not merely filtered
+                result.constrained = True
+                result.notes = [n for n in result.notes if not n.startswith("remote model")]
+            results.append(result)
         return results
+
+
+CONSTRAINED_NOTE = ("vLLM engine: mora-constrained decoding (the logits processor in vLLM); "
+                    "every candidate also passed the independent form check")
+UNCONSTRAINED_NOTE = "vLLM engine: sampled without the token-level mora constraint"
 
 
 class VLLMEngines:
@@ -151,7 +205,7 @@ def build_vllm_backend(name: str, spec: Any, *, base: str, adapters: dict[str, s
 
     dirs = {key: str(resolve_adapter_dir(path)) for key, path in adapters.items()}
     llm = engines.engine(base, enable_lora=enable_lora, dtype=spec.dtype)
-    default = spec.default_adapter or ("default" if spec.adapter else None)
+    default = spec.default_adapter or ("default" if "default" in dirs else None)
     if default is not None and default not in dirs:
         raise ConfigError(f"model {name!r}: default_adapter {default!r} is not one of its "
                           f"adapters ({', '.join(dirs) or 'none'})")
