@@ -91,7 +91,9 @@ def _direct(base: Path, adapter: Path | None = None) -> list[tuple[str, float | 
 
 
 def _served(folder: Path) -> tuple[dict, list[tuple[str, float | None]]]:
-    app = create_app(registry_loader(folder), ServeSettings(batch_window_ms=0))
+    # window batching: one compose_many call per request, as composing directly does
+    app = create_app(registry_loader(folder), ServeSettings(batch_window_ms=0,
+                                                            batching_mode="window"))
     with TestClient(app) as client:
         for _ in range(600):
             if client.get("/ping").status_code == 200:
