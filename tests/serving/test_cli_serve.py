@@ -69,7 +69,13 @@ def test_adapter_dir_as_the_model(tmp_path, monkeypatch):
     monkeypatch.setenv("TSUKEKU_MODEL_DIR", str(sm))
     monkeypatch.delenv("TSUKEKU_BASE", raising=False)
     spec = models_data(resolve_source(None))[0]["models"]["model"]
-    assert spec == {"kind": "local", "base": "tiny", "adapter": str(sm)}  # base not there
+    # the adapter's own base, even when it is not there: never another base (issue 15)
+    assert spec == {"kind": "local", "base": "/gone/base", "adapter": str(sm)}
+    from tsukeku.errors import ModelError
+    from tsukeku.serving.registry import registry_loader
+
+    with pytest.raises(ModelError, match="/gone/base"):
+        registry_loader(None)  # before the server starts
     monkeypatch.setenv("TSUKEKU_BASE", "rinna/japanese-gpt-neox-3.6b")
     assert models_data(resolve_source(None))[0]["models"]["model"]["base"] == \
         "rinna/japanese-gpt-neox-3.6b"
