@@ -5,11 +5,15 @@ Runs the real server (`tsukeku serve`, a subprocess on 127.0.0.1) on the tiny of
 with the newest fine-tuned adapter under ./runs when one is there — and drives it with
 closed-loop HTTP clients posting 前句 from the bundled corpus to POST /invocations.
 
-1. Throughput at 16 concurrent clients with dynamic micro-batching, then the same server
-   started with --no-batching, in this same run: requests/s of each, their ratio, and the
-   p50/p95/p99 latency of both.
-2. Load: 32 concurrent clients for 2 minutes on the batched server: 5xx count and the server
-   process's RSS growth (psutil, after a warm-up vs at the end).
+1. Throughput at 16 concurrent clients on three servers of the same model, in this same run,
+   driven in alternating rounds: continuous batching (the default, `--batching continuous`),
+   fixed windows (`--batching window`) and `--no-batching` (the reference). Requests/s of each,
+   the ratio to the unbatched server per round and its median over rounds, the worst round,
+   and p50/p95/p99 latency.
+2. Single-request latency: one client at a time on the continuous server (the p95 goal at 16
+   clients is stated against it).
+3. Load: 32 concurrent clients for 2 minutes on the continuous server: 5xx count and the
+   server process's RSS growth (psutil, after a warm-up vs at the end).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,19 +204,22 @@ def run(args: argparse.Namespace) -> dict:
                 "p99": p.percentile(99), "requests": p.ok, "5xx": p.five_xx,
                 "errors": p.errors, "statuses": p.statuses}
 
-    # -- throughput at 16: the batched server and the same server with batching disabled,
-    # both up, driven in alternating rounds so that a busy moment of the machine hits both.
-    batched = Server(common + ["--max-batch", str(args.max_batch), "--batch-window-ms",
-                               str(args.window_ms)], work / "server-batched.log", env)
+    # -- throughput at 16: continuous batching, fixed windows and no batching, all up, driven
+    # in alternating rounds so that a busy moment of the machine hits each of them.
+    batched = Server(common + ["--batching", "continuous", "--max-batch", str(args.max_batch)],
+                     work / "server-continuous.log", env)
+    window = Server(common + ["--batching", "window", "--max-batch", str(args.max_batch),
+                              "--batch-window-ms", str(args.window_ms)],
+                    work / "server-window.log", env)
     unbatched = Server(common + ["--no-batching"], work / "server-unbatched.log", env)
-    servers = {"batched": batched, "unbatched": unbatched}
+    servers = {"batched": batched, "window": window, "unbatched": unbatched}
     try:
         for server in servers.values():
             server.wait_ready(args.startup_timeout)
         for i, server in enumerate(servers.values()):
             asyncio.run(drive(server.url, args.clients, args.warmup, texts, parameters, 10 + i))
-        rounds: dict[str, list[Phase]] = {"batched": [], "unbatched": []}
-        before = batch_stats(batched.metrics())
+        rounds: dict[str, list[Phase]] = {mode: [] for mode in servers}
+        before = batch_stats(window.metrics())
         for r in range(args.rounds):
             for mode, server in servers.items():
                 phase = asyncio.run(drive(server.url, args.clients, args.seconds / args.rounds,
@@ -219,7 +227,8 @@ def run(args: argparse.Namespace) -> dict:
                 rounds[mode].append(phase)
                 print(f"round {r + 1} {mode:9} @{args.clients}: {phase.throughput():.2f} req/s, "
                       f"p50 {phase.percentile(50):.0f} ms", file=sys.stderr)
-        after = batch_stats(batched.metrics())
+        after = batch_stats(window.metrics())
+        health = httpx.get(f"{batched.url}/health", timeout=10).json()["models"][0]
         for mode, phases in rounds.items():
             pooled = Phase(args.clients, sum(p.seconds for p in phases))
             for p in phases:
@@ -229,12 +238,24 @@ def run(args: argparse.Namespace) -> dict:
                     pooled.statuses[k] = pooled.statuses.get(k, 0) + v
             out[mode] = phase_figures(pooled)
             out[mode]["rounds_rps"] = [round(p.throughput(), 3) for p in phases]
-        out["round_ratios"] = [round(b.throughput() / u.throughput(), 3) if u.throughput() else None
-                               for b, u in zip(rounds["batched"], rounds["unbatched"],
-                                               strict=True)]
-        out["batched"]["mean_batch_size"] = (after[0] - before[0]) / max(1.0, after[1] - before[1])
+        for mode, key in (("batched", "round_ratios"), ("window", "window_round_ratios")):
+            out[key] = [round(b.throughput() / u.throughput(), 3) if u.throughput() else None
+                        for b, u in zip(rounds[mode], rounds["unbatched"], strict=True)]
+        out["continuous_vs_window_round_ratios"] = [
+            round(b.throughput() / w.throughput(), 3) if w.throughput() else None
+            for b, w in zip(rounds["batched"], rounds["window"], strict=True)]
+        out["window"]["mean_batch_size"] = (after[0] - before[0]) / max(1.0, after[1] - before[1])
+        out["batched"]["mean_running_requests"] = health.get("mean_requests_per_step")
+        out["batched"]["batching_mode"] = health.get("batching_mode")
     finally:
         unbatched.stop()
+        window.stop()
+
+    # -- one request at a time on the continuous server ----------------------------------------
+    single = asyncio.run(drive(batched.url, 1, args.single_seconds, texts, parameters, 77))
+    out["single"] = phase_figures(single)
+    print(f"single    @1: {single.throughput():.2f} req/s, p50 {single.percentile(50):.0f} ms",
+          file=sys.stderr)
 
     # -- load: 32 clients on the batched server; RSS after a warm-up vs at the end -------------
     try:
@@ -282,6 +303,8 @@ def run(args: argparse.Namespace) -> dict:
                      "rounds": args.rounds, "load_warmup_s": args.load_warmup,
                      "load_average": load_at_start,
                      "max_batch": args.max_batch, "batch_window_ms": args.window_ms,
+                     "single_seconds": args.single_seconds,
+                     "load_average_end": [round(x, 2) for x in os.getloadavg()],
                      "server_threads": args.threads}
     return out
 
@@ -305,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-clients", type=int, default=32)
     p.add_argument("--load-seconds", type=float, default=120.0)
     p.add_argument("--warmup", type=float, default=10.0)
+    p.add_argument("--single-seconds", type=float, default=15.0,
+                   help="one client at a time on the continuous server (single-request latency)")
     p.add_argument("--load-warmup", type=float, default=60.0,
                    help="least 32-client warm-up before the RSS baseline")
     p.add_argument("--load-warmup-max", type=float, default=480.0,
@@ -312,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=3, help="candidates per request")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--window-ms", type=float, default=10.0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads of the server")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of each server (1: the benchmark's own clients need the other core)")
     p.add_argument("--preset", default="default", help="tiny base preset (default | test)")
     p.add_argument("--no-adapter", action="store_true", help="ignore runs under ./runs")
     p.add_argument("--base", type=Path, default=None,
@@ -323,19 +349,36 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.seconds, args.load_seconds, args.warmup, args.preset = 8.0, 10.0, 3.0, "test"
+        args.single_seconds = 4.0
         args.rounds, args.load_warmup, args.load_warmup_max = 2, 3.0, 20.0
 
     started = time.time()
     res = run(args)
-    b, u, load = res["batched"], res["unbatched"], res["load"]
+    b, u, w, load = res["batched"], res["unbatched"], res["window"], res["load"]
+    ratios = [x for x in res["round_ratios"] if x is not None]
+    window_ratios = [x for x in res["window_round_ratios"] if x is not None]
+    single_ms = res["single"]["p50"]
     figures = {
-        "batched_vs_unbatched_throughput_ratio_16": b["rps"] / u["rps"] if u["rps"] else None,
+        # the median of the rounds' ratios (continuous batching vs no batching, same rounds)
+        "batched_vs_unbatched_throughput_ratio_16": statistics.median(ratios) if ratios else None,
+        "batched_vs_unbatched_ratio_16_min": min(ratios) if ratios else None,
+        "batched_vs_unbatched_pooled_ratio_16": b["rps"] / u["rps"] if u["rps"] else None,
+        "window_vs_unbatched_throughput_ratio_16": statistics.median(window_ratios)
+        if window_ratios else None,
+        "window_vs_unbatched_ratio_16_min": min(window_ratios) if window_ratios else None,
+        "continuous_vs_window_throughput_ratio_16":
+            statistics.median(res["continuous_vs_window_round_ratios"]),
         "p50_ms_16": b["p50"], "p95_ms_16": b["p95"], "p99_ms_16": b["p99"],
+        "single_request_ms": single_ms,
+        "p95_16_vs_single_ratio": b["p95"] / single_ms if single_ms else None,
+        "window_throughput_rps_16": w["rps"], "window_p50_ms_16": w["p50"],
+        "window_p95_ms_16": w["p95"],
         "throughput_rps_16": b["rps"],
         "unbatched_throughput_rps_16": u["rps"],
         "unbatched_p50_ms_16": u["p50"], "unbatched_p95_ms_16": u["p95"],
         "unbatched_p99_ms_16": u["p99"],
-        "mean_batch_size_16": b["mean_batch_size"],
+        "mean_batch_size_16": w["mean_batch_size"],
+        "mean_running_requests_16": b["mean_running_requests"],
         "load_5xx": load["5xx"], "load_requests": load["requests"],
         "load_connection_errors": load["errors"],
         "load_rss_growth": load["rss_growth"],
@@ -350,15 +393,21 @@ def main(argv: list[str] | None = None) -> int:
             f"tsukeku serve subprocess on 127.0.0.1, model: tiny base ({Path(cfg['base']).name})"
             + (f" + adapter {cfg['adapter']}" if cfg["adapter"] else " (no fine-tuned run found)")
             + f"; POST /invocations n={cfg['n']} constrained; closed-loop httpx clients in the "
-            f"benchmark process; {cfg['clients']} clients for {cfg['seconds']:g} s on the "
-            f"batched server (max batch {cfg['max_batch']}, window {cfg['batch_window_ms']:g} ms) "
-            f"and as long on the same server with --no-batching, in {cfg['rounds']} alternating "
-            f"rounds each (ratio of pooled throughputs; per-round ratios in details); load: "
+            f"benchmark process; {cfg['clients']} clients for {cfg['seconds']:g} s on each of "
+            f"three servers of the same model — continuous batching (max "
+            f"{cfg['max_batch']} requests in the running batch), fixed windows (max batch "
+            f"{cfg['max_batch']}, window {cfg['batch_window_ms']:g} ms) and --no-batching — in "
+            f"{cfg['rounds']} alternating rounds; batched_vs_unbatched_throughput_ratio_16 is the "
+            f"median of the per-round ratios continuous/unbatched {res['round_ratios']} (window/"
+            f"unbatched {res['window_round_ratios']}, continuous/window "
+            f"{res['continuous_vs_window_round_ratios']}); single_request_ms: p50 of one client "
+            f"for {cfg['single_seconds']:g} s on the continuous server; load: "
             f"{cfg['load_clients']} clients for {cfg['load_seconds']:g} s after a "
             f"{res['load']['warmup_s']:g} s warm-up at {cfg['load_clients']} clients (until RSS "
             f"grew < 1% in 20 s), RSS of the server process from psutil; "
             f"server torch threads {cfg['server_threads']}; the machine is shared with other "
-            f"jobs (load average at start {cfg['load_average']}); "
+            f"jobs (load average at start {cfg['load_average']}, at the end "
+            f"{cfg['load_average_end']}); "
             f"total {time.time() - started:.0f} s" + ("; QUICK smoke run" if args.quick else "")
         ),
         "details": res,
@@ -367,10 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(args.out, result)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     f = result["figures"]
-    print(f"serve: batched/unbatched throughput at {cfg['clients']} clients "
-          f"{f['batched_vs_unbatched_throughput_ratio_16']}× ({f['throughput_rps_16']} vs "
-          f"{f['unbatched_throughput_rps_16']} req/s), p50/p95 {f['p50_ms_16']}/{f['p95_ms_16']} "
-          f"ms; load {cfg['load_clients']} clients: {f['load_5xx']} 5xx, RSS growth "
+    print(f"serve: continuous/unbatched throughput at {cfg['clients']} clients median "
+          f"{f['batched_vs_unbatched_throughput_ratio_16']}× (rounds {res['round_ratios']}, "
+          f"window/unbatched {res['window_round_ratios']}), p50/p95 "
+          f"{f['p50_ms_16']}/{f['p95_ms_16']} ms vs single {f['single_request_ms']} ms; load {cfg['load_clients']} clients: {f['load_5xx']} 5xx, RSS growth "
           f"{f['load_rss_growth']:.1%}")
     return 0
 
