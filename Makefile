@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev test test-all lint demo browser postgres bench bench-prosody bench-train bench-compose bench-serve bench-link bench-renga bench-gpu bench-store bench-session clean
+.PHONY: setup setup-dev test test-all lint demo browser postgres bench bench-prosody bench-train bench-compose bench-serve bench-link bench-prefs bench-renga bench-gpu bench-store bench-session clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,9 @@ bench-renga: setup
 
 bench-link: setup
 	$(BIN)/python benchmarks/bench_link.py
+
+bench-prefs: setup
+	$(BIN)/python benchmarks/bench_prefs.py
 
 bench-session: setup
 	$(BIN)/python benchmarks/bench_session.py

@@ -35,6 +35,8 @@ def train_cmd(
                              "dir to continue; also the reference model"),
     beta: float | None = _O(None, "--beta", help="dpo: β (default 0.1)"),
     loss_type: str | None = _O(None, "--loss-type", help="dpo: sigmoid | ipo | hinge | robust"),
+    sft_weight: float | None = _O(None, "--sft-weight", help="dpo: weight of an added NLL loss on "
+                                  "the chosen 付句 (0 = plain DPO)"),
     lr: float | None = _O(None, "--lr", help="learning rate (default 1e-3 on tiny, 2e-4 otherwise)"),
     schedule: str | None = _O(None, "--schedule", help="cosine | linear | constant | constant_with_warmup"),
     warmup_ratio: float | None = _O(None, "--warmup-ratio"),

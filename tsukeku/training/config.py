@@ -72,6 +72,9 @@ class DpoOptions(BaseModel):
                         "the reference")
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
         "sigmoid", description="TRL's DPO loss: sigmoid (the DPO paper), ipo, hinge, robust")
+    sft_weight: float = Field(0.0, ge=0, description="weight of an added SFT (NLL) loss on the "
+                              "chosen 付句 (TRL loss_type [.., 'sft'], as RPO): keeps its "
+                              "likelihood from falling; 0 = plain DPO")
     eval_share: float = Field(0.1, ge=0, lt=1, description="share of the pairs held out "
                               "(seeded) for the run's preference accuracy")
 
@@ -93,6 +96,7 @@ FLAT_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "adapter": (("dpo", "adapter"),),
     "beta": (("dpo", "beta"),),
     "loss_type": (("dpo", "loss_type"),),
+    "sft_weight": (("dpo", "sft_weight"),),
     "eval_share": (("dpo", "eval_share"),),
 }
 

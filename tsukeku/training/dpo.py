@@ -262,7 +262,8 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
     args = DPOConfig(
         output_dir=str(run_dir / "checkpoints"),
         beta=opts.beta,
-        loss_type=[opts.loss_type],
+        loss_type=[opts.loss_type, *(["sft"] if opts.sft_weight else [])],
+        loss_weights=[1.0, opts.sft_weight] if opts.sft_weight else None,
         max_length=cfg.max_length,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size or cfg.batch_size,
