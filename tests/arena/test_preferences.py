@@ -106,11 +106,12 @@ def test_cli_export_and_errors(arena, tmp_path):
 
 
 def test_votes_csv_has_previous_and_answers(arena):
+    from tests.web.conftest import KuShuffleBackend
     from tsukeku.serving.app import create_app
     from tsukeku.serving.settings import ServeSettings
 
     _, store = arena
-    app_ = create_app({}, ServeSettings(batch_window_ms=0))
+    app_ = create_app({"alpha": KuShuffleBackend("alpha", 1)}, ServeSettings(batch_window_ms=0))
     app_.state.arena_store = store
     with TestClient(app_) as client:
         r = client.get("/api/arena/votes.csv")
