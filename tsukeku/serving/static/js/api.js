@@ -36,3 +36,44 @@ function messageOf(data) {
   if (Array.isArray(data.detail)) return data.detail.map((d) => d.msg).join("; ");
   return null;
 }
+
+// Server-sent events of a POST (fetch + ReadableStream): yields each `data:` payload parsed as
+// JSON until `[DONE]`. An error status before the stream, or an {"error"} event in it, throws
+// ApiError.
+export async function* streamEvents(path, { body, signal } = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError("サーバーに接続できません / cannot reach the server", 0);
+  }
+  if (!response.ok || !response.body) {
+    const data = await response.json().catch(() => null);
+    throw new ApiError(messageOf(data) || `HTTP ${response.status}`, response.status, data);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.split("\n").filter((l) => l.startsWith("data:"))
+        .map((l) => l.slice(5).trimStart()).join("\n");
+      if (!data) continue;
+      if (data === "[DONE]") return;
+      const parsed = JSON.parse(data);
+      if (parsed.error) throw new ApiError(messageOf(parsed) || "error", parsed.error.code || 500);
+      yield parsed;
+    }
+  }
+}

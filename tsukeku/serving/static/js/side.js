@@ -1,6 +1,7 @@
-// 付け比べ: one request per configured model, all sent at once; each card fills in as its
-// model answers, with the latency the server measured and the time the page waited.
-import { api } from "./api.js";
+// 付け比べ: one request per configured model, all sent at once; each card shows its model's
+// candidates as they are decoded (the OpenAI chat stream, token by token), then the checked
+// result with the latency the server measured and the time the page waited.
+import { streamEvents } from "./api.js";
 import { fill, h, status } from "./dom.js";
 import { attachCounter, formBadge, verseBlock } from "./verse.js";
 
@@ -38,9 +39,7 @@ export function setupSide(models) {
     await Promise.all(
       models.map(async (name, k) => {
         try {
-          const result = await api("/api/compose", {
-            body: { previous, model: name, n, constrained },
-          });
+          const result = await streamInto(cards[k], name, { previous, n, constrained });
           showResult(cards[k], name, result, performance.now() - started);
         } catch (err) {
           showError(cards[k], name, err.message);
@@ -50,6 +49,40 @@ export function setupSide(models) {
     submit.disabled = false;
     status(statusLine, `前句: ${previous}`);
   });
+}
+
+// Fills the card's list as the chunks come (textContent only); returns the form report that
+// the last chunk carries.
+async function streamInto(card, name, { previous, n, constrained }) {
+  const list = h("ol", { class: "streamed", "aria-live": "polite" });
+  fill(card, h("h2", {}, name, h("span", { class: "latency" }, "…")), list);
+  const items = [];
+  const slot = (i) => {
+    while (items.length <= i) {
+      const li = h("li", {});
+      items.push(li);
+      list.append(li);
+    }
+    return items[i];
+  };
+  const body = { model: name, n, constrained, stream: true,
+                 messages: [{ role: "user", content: previous }] };
+  let report = null;
+  for await (const chunk of streamEvents("/v1/chat/completions", { body })) {
+    if (chunk.tsukeku && (!chunk.choices || chunk.choices.length === 0)) {
+      report = chunk.tsukeku;
+      continue;
+    }
+    for (const choice of chunk.choices || []) {
+      const li = slot(choice.index);
+      const text = (choice.delta && choice.delta.content) || "";
+      if (choice.tsukeku && choice.tsukeku.restart) li.textContent = text;
+      else if (text) li.textContent += text;
+      if (choice.finish_reason) li.classList.add("done");
+    }
+  }
+  if (!report) throw new Error("応答が途中で切れました / the stream ended early");
+  return report;
 }
 
 function showResult(card, name, result, waitedMs) {
