@@ -152,7 +152,7 @@ def test_vote_round_trip_and_one_vote_per_battle(tmp_path):
 def test_each_vote_is_exactly_one_transaction(tmp_path):
     store = ArenaStore(tmp_path / "a.db")
     battles = [_battle(store) for _ in range(3)]
-    store._trace = trace = []
+    store.db.trace = trace = []  # the SQLite statements run from now on
     for b in battles:
         store.record_vote(b.id, "tie")
     begins = [s for s in trace if s.startswith("BEGIN")]

@@ -61,11 +61,21 @@ def test_unknown_model_name_lists_the_known_ones():
 
 
 def test_relative_paths_are_read_from_the_file_folder(tmp_path, monkeypatch):
-    (tmp_path / "runs" / "r1" / "adapter").mkdir(parents=True)
-    reg = load_models_file(write(tmp_path, "models:\n  t: {kind: local, adapter: runs/r1}\n"))
+    from tsukeku.errors import ModelError
+
+    merged = tmp_path / "runs" / "r1" / "merged"
+    merged.mkdir(parents=True)
+    (merged / "config.json").write_text("{}")
+    reg = load_models_file(write(tmp_path, "models:\n"
+                                 "  t: {kind: local, merged: runs/r1/merged}\n"
+                                 "  h: {kind: local, base: rinna/japanese-gpt-neox-3.6b}\n"))
     monkeypatch.chdir("/")
-    assert reg._path("runs/r1") == str((tmp_path / "runs" / "r1").resolve())
-    assert reg._path("rinna/japanese-gpt-neox-3.6b") == "rinna/japanese-gpt-neox-3.6b"
+    assert reg.details("t")["merged"] == str(merged.resolve())
+    # A hub id stays a hub id: offline and not cached, the check names it as written.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(ModelError, match=r"`hf download rinna/japanese-gpt-neox-3\.6b`"):
+        reg.check()
 
 
 def test_a_missing_adapter_is_a_clear_error_when_loaded(tmp_path, tiny_base):

@@ -3,9 +3,10 @@
 
 import pytest
 
-from tsukeku.prosody import check_form, count_morae, count_verse, reading, split_ku
+from tsukeku.prosody import candidates, check_form, count_morae, count_verse, reading, split_ku
 from tsukeku.prosody.dictionary import dictionary_words, kanji_words
-from tsukeku.prosody.reading import lattice
+from tsukeku.prosody.lattice import build_lattice
+from tsukeku.prosody.reading import validate
 
 
 def test_dictionary_words_give_every_reading_of_a_surface_but_names():
@@ -54,11 +55,20 @@ def test_candidates_never_invent_a_count():
     assert count_morae("あいうえおかき", 5) == 7  # kana are read as written
 
 
-def test_candidates_only_where_mecab_cannot_fit():
-    lat = lattice("雪の夜の")
-    path, _ = lat.path(5)
+def test_candidates_only_where_mecab_cannot_fit(monkeypatch):
+    asked = []
+    real = candidates.add_candidate_edges
+
+    def spy(text, *args):
+        asked.append(text)
+        return real(text, *args)
+
+    monkeypatch.setattr(candidates, "add_candidate_edges", spy)
+    path, _ = build_lattice(validate("雪の夜の")).path(5)  # a fresh lattice (lattice() caches)
     assert "".join(s.reading for s in path) == "ゆきのよの"
-    assert lat._extended is None  # never built: the base lattice fits
+    assert asked == []  # never built: the base lattice fits
+    path, _ = build_lattice(validate("閑さよ")).path(5)
+    assert "".join(s.reading for s in path) == "しずかさよ" and asked == ["閑さよ"]
 
 
 @pytest.mark.parametrize(

@@ -207,8 +207,9 @@ def test_a_whole_hankasen_with_two_people_and_a_model_exports_clean(store, scrip
         for seat in range(1, 19):
             turn = svc.view(rec.id)["turn"]
             if turn["kind"] == "model":
-                svc.advance(rec.id)
-                await svc._tasks[rec.id]
+                task = svc.advance(rec.id)
+                assert task is not None
+                await task
             else:
                 svc.post(rec.id, text=VERSES[seat - 1].text, participant_id=turn["id"],
                          token=rec.join_token)
@@ -260,9 +261,10 @@ def test_a_model_turn_in_rotation_runs_in_the_background(store, scripted):
 
     async def run() -> None:
         svc.post(rec.id, text=VERSES[0].text, participant_id=ids["松籟"], token=rec.join_token)
-        svc.advance(rec.id)
-        assert svc.composing(rec.id)
-        await svc._tasks[rec.id]
+        task = svc.advance(rec.id)
+        assert svc.composing(rec.id) and task is not None
+        assert svc.advance(rec.id) is task  # a second look joins the running turn
+        await task
         await svc.close()
 
     asyncio.run(run())
@@ -283,8 +285,9 @@ def test_a_model_that_gives_nothing_usable_is_reported_and_retried(store):
     rec = svc.create(title="t", form="半歌仙", participants=[{"kind": "model", "model": "tiny"}])
 
     async def run() -> None:
-        svc.advance(rec.id)
-        await svc._tasks[rec.id]
+        task = svc.advance(rec.id)
+        assert task is not None
+        await task
         await svc.close()
 
     asyncio.run(run())

@@ -254,19 +254,23 @@ class SessionService:
 
         return await pick_verse(self.compose_fn, record, model.model, info, self.limits)
 
-    def advance(self, session_id: str) -> None:
+    def advance(self, session_id: str) -> asyncio.Task[None] | None:
         """Starts the models' turns in the background when the rotation has come to a model
-        (called after every change and whenever a screen looks, so a restart loses nothing)."""
+        (called after every change and whenever a screen looks, so a restart loses nothing).
+        Returns the task taking the models' turns (the one already running, if any), which
+        ends when the rotation reaches a person or a model fails; None when none runs (no
+        models here, or a failed model waits out `retry_after_s`)."""
         task = self._tasks.get(session_id)
         if task is not None and not task.done():
-            return
+            return task
         failed = self._failed.get(session_id)
         if failed and time.monotonic() - failed[0] < self.limits.retry_after_s:
-            return
+            return None
         if self.compose_fn is None:
-            return
-        self._tasks[session_id] = asyncio.get_running_loop().create_task(
-            self._models(session_id))
+            return None
+        task = asyncio.get_running_loop().create_task(self._models(session_id))
+        self._tasks[session_id] = task
+        return task
 
     def composing(self, session_id: str) -> bool:
         task = self._tasks.get(session_id)

@@ -40,14 +40,6 @@ class ArenaStore:
         self.db = database if database is not None else Database.open(path, timeout_s=timeout_s)
         self.path: Path | None = self.db.path  # None on PostgreSQL
 
-    @property
-    def _trace(self) -> list[str] | None:  # the SQLite statements run (tests)
-        return self.db.trace
-
-    @_trace.setter
-    def _trace(self, value: list[str] | None) -> None:
-        self.db.trace = value
-
     def schema_version(self) -> int:
         return self.db.schema_version()
 
