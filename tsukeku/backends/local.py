@@ -9,15 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import InputError, TsukekuError
-from tsukeku.generation.composer import (
-    BASE_ADAPTER,
-    Composer,
-    LoadedModel,
-    adapter_base,
-    resolve_template,
-)
+from tsukeku.generation.composer import BASE_ADAPTER, Composer, LoadedModel, adapter_base
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
+from tsukeku.prompts import resolve_template
 
 
 def resolve_adapter(ref: str | os.PathLike, *roots: str | os.PathLike | None) -> str:

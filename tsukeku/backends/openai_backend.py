@@ -56,13 +56,11 @@ class OpenAIBackend(RemoteBackend):
         key = api_key or os.environ.get(api_key_env) or "EMPTY"  # vLLM/Ollama accept any key
         self.client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout,
                                     max_retries=max_retries)
-        from tsukeku.prompts import PromptTemplate, get_template
+        from tsukeku.prompts import PromptTemplate, get_template, resolve_template
 
         if isinstance(template, PromptTemplate):
             self.template = template
         elif template:
-            from tsukeku.generation.composer import resolve_template
-
             self.template = resolve_template(template, None)
         else:
             self.template = get_template("completion")

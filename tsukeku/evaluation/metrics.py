@@ -11,7 +11,7 @@ from sacrebleu.metrics import BLEU
 
 # the key the dataset builder compares readings by (kana only, old kana folded), so "a copy of a
 # training 付句" means what "a duplicate" means there
-from tsukeku.corpus.build import normalise_reading as _normalise
+from tsukeku.prosody import normalise_reading as _normalise
 
 
 def form_adherence(ku_morae: Sequence[Sequence[int]], expected: Sequence[Sequence[int]]) -> dict:
