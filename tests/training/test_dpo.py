@@ -124,7 +124,7 @@ def test_dpo_run_is_recorded_resumes_merges_and_composes(fast, bundled_dataset, 
     assert info["mlflow"]["run_id"]
     for name in ("config.yaml", "data_manifest.json", "environment.json", "metrics.jsonl",
                  "eval.json", "prompt.json", "README.md", "adapter/adapter_config.json",
-                 "tokenizer/tokenizer_config.json"):
+                 "tokenizer/tokenizer_config.json", "models.yaml"):
         assert (run / name).is_file(), name
     manifest = json.loads((run / "data_manifest.json").read_text())
     assert manifest["preferences"]["synthetic"] == manifest["preferences"]["pairs"] > 0
