@@ -112,9 +112,8 @@ def template_for(name: str | None = None, run: str | os.PathLike | None = None) 
         raise InputError(f"{run_dir} has no prompt.json; give a completed training run "
                          "directory or --template NAME")
     tokenizer = None
-    if (run_dir / "tokenizer").is_dir() and '"chat"' in (run_dir / "prompt.json").read_text(
-            encoding="utf-8"):
-        from transformers import AutoTokenizer
+    if PromptTemplate.load(run_dir).name == "chat" and (run_dir / "tokenizer").is_dir():
+        from transformers import AutoTokenizer  # a chat template renders through its tokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
     return PromptTemplate.load(run_dir, tokenizer=tokenizer)

@@ -12,7 +12,8 @@ arena_app = typer.Typer(help="The arena's votes as training data.", no_args_is_h
 
 @arena_app.command("export-preferences")
 def export_preferences_cmd(
-    db: Path = typer.Option(..., "--db", help="the arena's SQLite file"),
+    db: str = typer.Option(..., "--db", help="the arena's SQLite file (or a database URL: "
+                           "postgresql://…)"),
     out: Path = typer.Option(..., "--out", "-o", help="preference pairs (JSON Lines) to write"),
     template: str | None = typer.Option(None, "--template",
                                         help="prompt template of the model to tune: completion, "
@@ -25,7 +26,7 @@ def export_preferences_cmd(
     from tsukeku.arena.store import ArenaStore
     from tsukeku.errors import InputError
 
-    if not db.is_file():
+    if "://" not in db and not Path(db).is_file():
         raise InputError(f"{db} does not exist; give the arena's SQLite file (--db)")
     tpl = template_for(template, run)
     store = ArenaStore(db)
