@@ -78,6 +78,9 @@ def test_template_of_the_run_is_used(arena, tmp_path):
     assert rows[0]["prompt"] == instruction.render(LONG, "7-7", ())
     assert rows[0]["prompt"] != get_template("completion").render(LONG, "7-7", ())
     assert rows[0]["chosen"] == instruction.target("橋のたもとに 人の影なし")
+    from tsukeku.training.dpo import read_preferences
+
+    assert len(read_preferences(out)) == 2  # what `tsukeku train --method dpo` reads
 
 
 def test_template_must_be_given_once(tmp_path):

@@ -62,6 +62,31 @@ def test_held_out_pairs_and_accuracy():
     assert preference_accuracy(policy, policy) == pytest.approx(0.5)  # π = π_ref: all ties
 
 
+def test_pair_scores_on_a_real_model(tiny_base, bundled_dataset):
+    """The implicit reward's log-probabilities: SFT's encoding, per pair; a model against itself
+    ties on every pair."""
+    from tsukeku.models.loader import load_model
+    from tsukeku.training.data import load_template, read_split
+    from tsukeku.training.dpo import pair_logps
+    from tsukeku.training.preferences import synthetic_pairs
+
+    model, tok = load_model(str(tiny_base), device="cpu", dtype="fp32")
+    records = read_split(bundled_dataset, "validation")[:12]
+    pairs = synthetic_pairs(records, load_template(bundled_dataset), split="validation")
+    logps = pair_logps(model, tok, pairs, 128)
+    assert logps.shape == (len(pairs), 2) and np.isfinite(logps).all() and (logps < 0).all()
+    assert preference_accuracy(logps, logps) == 0.5
+    # the same scores as the held-out loss gives the chosen 付句 of its own record
+    from tsukeku.training.data import encode_split, make_collator
+    from tsukeku.training.evaluate import target_nll
+
+    by_id = {r["id"]: r for r in records}
+    own = encode_split(tok, load_template(bundled_dataset), [by_id[p["id"]] for p in pairs], 128)
+    nll = target_nll(model, own.examples, make_collator(tok))
+    # (batches differ in padding: float noise of a few 1e-4 relative)
+    assert np.allclose(logps[:, 0], [-total for total, _ in nll], rtol=1e-3)
+
+
 def test_cli_errors_exit_2_with_one_line(tmp_path, small_dataset, capsys):
     from tsukeku.cli import main
 
