@@ -31,3 +31,14 @@ def test_content_f1(generated, reference, f1):
 def test_content_f1_is_symmetric():
     a, b = "山寺の 鐘にほどける 霞かな", "寺の鐘にも 帰らざりけり"
     assert content_f1(a, b) == pytest.approx(content_f1(b, a))
+
+
+@pytest.mark.parametrize("verse", [
+    "寺の鐘にも 帰らざりけり", "散る花を 追ひかけてゆく 子らの声", "花散りて 花の香残る 春の暮",
+    "過ぎて涼しき 軒の風", "の に", "",
+])
+def test_the_reranker_counts_the_same_content_words(verse):
+    """One definition of a content word: the F1's multiset is the reranker's set, counted."""
+    from tsukeku.generation.rerank import content_words
+
+    assert set(content_lemmas(verse)) == content_words(verse)

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from sacrebleu.metrics import BLEU
 
+from tsukeku.prosody import analysis
+
 # the key the dataset builder compares readings by (kana only, old kana folded), so "a copy of a
 # training 付句" means what "a duplicate" means there
 from tsukeku.prosody import normalise_reading as _normalise
@@ -69,17 +71,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def content_lemmas(text: str) -> Counter[str]:
-    """The content words of a verse as a multiset of UniDic lemmas (prosody.analysis), each ku
-    analysed on its own (the space is a word boundary). Content words are what the reranker's
-    overlap with the 前句 counts: nouns, verbs, adjectives, adjectival nouns and adverbs
-    (generation.rerank.CONTENT_POS) without the dependent ones (pos2 非自立可能: する, こと,
-    ゆく as in 〜てゆく); particles, auxiliaries, affixes and symbols are function words. Lemmas,
-    so that 帰ら and 帰る, 追ひ and 追う match."""
-    from tsukeku.generation.rerank import CONTENT_POS
-    from tsukeku.prosody.analysis import analyse
-
-    return Counter(m.lemma for ku in text.split() for m in analyse(ku)
-                   if m.pos1 in CONTENT_POS and m.pos2 != "非自立可能")
+    """The content words of a verse as a multiset of lemmas: the words the reranker's overlap
+    with the 前句 counts (prosody.analysis.content_lemmas, one definition for both)."""
+    return Counter(analysis.content_lemmas(text))
 
 
 def content_f1(generated: str, reference: str) -> float:

@@ -10,9 +10,9 @@
   the generated tokens including the end marker and divided by their number, so that long and
   short spellings of a verse compete fairly. Remote backends that give no log-probabilities
   score 0 on this term (the penalties alone order them).
-- Content words are the lemmas (UniDic `lemma`, via `prosody.analysis`) of nouns, verbs, adjectives,
-  adjectival nouns and adverbs, excluding the dependent ones (する, こと …): a 付句 should move
-  away from its 前句, not repeat its words in another order.
+- Content words are the lemmas of nouns, verbs, adjectives, adjectival nouns and adverbs,
+  excluding the dependent ones (する, こと …), as `prosody.analysis.content_lemmas` picks them:
+  a 付句 should move away from its 前句, not repeat its words in another order.
 - `verbatim`: the candidate's text or reading (spaces removed) is in the set of known 付句 —
   e.g. the `next` verses of a dataset's train.jsonl — so a model reciting its training data
   ranks below one that composes.
@@ -30,21 +30,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from tsukeku.errors import DataError
-from tsukeku.prosody.analysis import analyse
-
-CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞"})
+from tsukeku.prosody.analysis import content_lemmas
 
 
 @lru_cache(maxsize=8192)
 def content_words(text: str) -> frozenset[str]:
-    """Lemmas of the content words of `text` (ku analysed one by one)."""
-    # each ku on its own: the space is a real word boundary (涼しき 軒 ≠ 涼 式)
-    return frozenset(
-        word.lemma or word.surface
-        for ku in text.split()
-        for word in analyse(ku)
-        if word.pos1 in CONTENT_POS and word.pos2 != "非自立可能"
-    )
+    """The set of content-word lemmas of `text` (prosody.analysis.content_lemmas)."""
+    return frozenset(content_lemmas(text))
 
 
 def copy_overlap(candidate: str, previous: str) -> float:

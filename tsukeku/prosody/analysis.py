@@ -105,3 +105,22 @@ def _analyse_cached(text: str) -> tuple[Morpheme, ...]:
 def analyse(text: str) -> tuple[Morpheme, ...]:
     """MeCab's best analysis of ``text`` (cached; offsets index ``text`` as given)."""
     return _analyse_cached(text)
+
+
+# What counts as a content word wherever the project compares verses by their words (the
+# reranker's overlap with the 前句, the evaluation's content F1): nouns, verbs, adjectives,
+# adjectival nouns and adverbs. Particles, auxiliaries, affixes and symbols are function words.
+CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞"})
+
+
+def content_lemmas(text: str) -> list[str]:
+    """The lemmas of the content words of a verse (CONTENT_POS, less the dependent ones: pos2
+    非自立可能 as する, こと, ゆく in 〜てゆく), in order, repeats kept. Each ku is analysed on its
+    own: the space is a real word boundary (涼しき 軒 ≠ 涼 式). Lemmas, so that 帰ら and 帰る,
+    追ひ and 追う match."""
+    return [
+        m.lemma or m.surface
+        for ku in text.split()
+        for m in analyse(ku)
+        if m.pos1 in CONTENT_POS and m.pos2 != "非自立可能"
+    ]

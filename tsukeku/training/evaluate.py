@@ -13,30 +13,13 @@ from tsukeku.training.data import IGNORE
 
 def target_loss(model: Any, examples: list[dict[str, list[int]]], collator: Any,
                 batch_size: int = 16, device: Any = None) -> dict[str, float]:
-    """{"loss", "perplexity", "tokens", "examples"} over the target (non -100) tokens."""
-    import torch
-    import torch.nn.functional as F
-
+    """{"loss", "perplexity", "tokens", "examples"} over the target (non -100) tokens: the
+    examples' summed NLLs (target_nll) over their target tokens, divided once."""
     if not examples:
         return {"loss": float("nan"), "perplexity": float("nan"), "tokens": 0, "examples": 0}
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
-    total, count = 0.0, 0
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                batch = collator([examples[i] for i in order[start:start + batch_size]])
-                labels = batch.pop("labels").to(device)
-                batch = {k: v.to(device) for k, v in batch.items()}
-                logits = model(**batch).logits[:, :-1].float()
-                gold = labels[:, 1:]
-                total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), gold.reshape(-1),
-                                         ignore_index=IGNORE, reduction="sum").item()
-                count += int((gold != IGNORE).sum())
-    finally:
-        model.train(was_training)
+    per_example = target_nll(model, examples, collator, batch_size, device)
+    total = math.fsum(nll for nll, _ in per_example)
+    count = sum(n for _, n in per_example)
     loss = total / max(count, 1)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count,
             "examples": len(examples)}
@@ -44,8 +27,8 @@ def target_loss(model: Any, examples: list[dict[str, list[int]]], collator: Any,
 
 def target_nll(model: Any, examples: list[dict[str, list[int]]], collator: Any,
                batch_size: int = 16, device: Any = None) -> list[tuple[float, int]]:
-    """(summed NLL, target tokens) of each example, in the order given: target_loss's
-    computation kept per example, for ranking candidate 付句 by their likelihood."""
+    """(summed NLL, target tokens) of each example, in the order given (batched by length):
+    what target_loss averages, and what ranks candidate 付句 by their likelihood."""
     import torch
     import torch.nn.functional as F
 
