@@ -1,4 +1,7 @@
-"""The arena: anonymous battles between two models, votes in SQLite, Bradley–Terry ratings."""
+"""The arena: anonymous battles between two models, Bradley–Terry ratings, a vote rate limit.
+
+Battles and votes are kept by the project's store (`tsukeku.store`: a SQLite file by default,
+PostgreSQL when $TSUKEKU_DATABASE_URL names one); `ArenaStore` is its arena part."""
 
 from tsukeku.arena.ratelimit import RateLimiter
 from tsukeku.arena.ratings import Leaderboard, Outcome, fit_bradley_terry, leaderboard
