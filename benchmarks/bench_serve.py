@@ -337,8 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=3, help="candidates per request")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--window-ms", type=float, default=10.0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads of each server (1: the benchmark's own clients need the other core)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of each server")
     p.add_argument("--preset", default="default", help="tiny base preset (default | test)")
     p.add_argument("--no-adapter", action="store_true", help="ignore runs under ./runs")
     p.add_argument("--base", type=Path, default=None,

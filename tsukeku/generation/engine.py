@@ -58,7 +58,6 @@ class Job:
     finished: bool = False
     rows_started: int = 0
     live: int = 0  # rows in the running batch
-    round_no: int = 0
     slots: dict[int, Row] = field(default_factory=dict)  # slot → the row it follows
     slot_text: dict[int, str] = field(default_factory=dict)  # accepted text of a done slot
     reserve: list[str] = field(default_factory=list)  # accepted texts no slot follows yet
@@ -113,10 +112,14 @@ class ContinuousEngine:
 
     def __init__(self, composer: Composer, *, route: Callable[[ComposeRequest], ComposeRequest]
                  | None = None, max_requests: int = 16, name: str = "local",
-                 on_step: Callable[[int, int, int, float], None] | None = None):
+                 on_step: Callable[[int, int, int, float], None] | None = None,
+                 spare: float = 0.0):
         self.composer = composer
         self.route = route or (lambda r: r)
         self.max_requests = max_requests
+        # extra rows a constrained request starts with (0.5: n = 3 starts 5 rows and takes the
+        # first 3 distinct candidates of the form; 0: 3 rows, failures replaced as they end)
+        self.spare = spare
         self.name = name
         # (requests joined, requests decoded, rows decoded, seconds) after each step
         self.on_step = on_step
@@ -227,10 +230,10 @@ class ContinuousEngine:
         for job in admitted:
             new_rows += self._start(job)
         self._drop_cancelled()
-        # rows of jobs that need another round (all their rows spent, not enough candidates)
+        # replacements for rows that ended without a candidate
         for job in list(self._jobs):
-            if job.live == 0 and not job.finished and job.plan is not None and job not in admitted:
-                new_rows += self._next_round(job)
+            if not job.finished and job.plan is not None and job not in admitted:
+                new_rows += self._top_up(job)
         if not self._rows and not new_rows:
             return
         loaded = self.composer.loaded
@@ -266,7 +269,7 @@ class ContinuousEngine:
             return []
         job.plan = plan
         self._jobs.append(job)
-        return self._next_round(job)
+        return self._top_up(job)
 
     def _mixable(self, adapter: str | None) -> bool:
         loaded = self.composer.loaded
@@ -277,26 +280,39 @@ class ContinuousEngine:
             return True
         return {loaded.adapter_type(n) for n in names - {BASE_ADAPTER}} <= {"LORA"}
 
-    def _next_round(self, job: Job) -> list[Row]:
+    def _top_up(self, job: Job) -> list[Row]:
+        """New rows for `job`: a constrained request keeps as many rows decoding as it misses
+        candidates (times 1 + `spare` when it starts), so a row that fails the form check is
+        replaced at the next step instead of waiting for a round; an unconstrained one samples
+        its `n` rows once. Completes the job when nothing is left to decode."""
+        plan = job.plan
+        assert plan is not None
+        n = plan.request.n
+        if not job.constrained:
+            wanted = n if job.rows_started == 0 else 0
+        else:
+            if job.stream:
+                self._fill_from_reserve(job)
+                missing = self._free_slots(job)
+            else:
+                missing = n - plan.distinct_ok()
+            target = missing if job.rows_started else math.ceil(missing * (1 + self.spare))
+            cap = self.composer.max_rounds * max(n, math.ceil(n * self.composer.oversample))
+            wanted = max(0, min(target - job.live, cap - job.rows_started, MAX_ROWS))
+        if not wanted:
+            if job.live == 0:
+                self._complete(job)
+            return []
+        plan.rounds += 1
+        return self._rows_for(job, wanted)
+
+    def _rows_for(self, job: Job, wanted: int) -> list[Row]:
         import torch
 
         from tsukeku.generation.constraints import MoraConstraintLogitsProcessor
 
         plan = job.plan
         assert plan is not None
-        wanted = 0
-        if job.round_no < self.composer.max_rounds:
-            wanted = plan.rows_wanted(job.round_no, self.composer.oversample)
-            if job.stream and job.constrained:
-                self._fill_from_reserve(job)
-                free = self._free_slots(job)
-                factor = self.composer.oversample * (job.round_no + 1)
-                wanted = min(MAX_ROWS, max(free, math.ceil(free * factor))) if free else 0
-        job.round_no += 1
-        if not wanted:
-            self._complete(job)
-            return []
-        plan.rounds += 1
         req = plan.request
         rows = []
         automaton = self.composer.automaton() if plan.meter is not None else None
@@ -447,6 +463,12 @@ class ContinuousEngine:
             if row.job.stream and row.slot is not None:
                 self._show(row)
             keep.append(i)
+        # rows of a job answered later in this loop leave now, not at the next step
+        late = [i for i in keep if self._rows[i].job.finished or self._rows[i].job.cancelled]
+        for i in late:
+            self._rows[i].job.live -= 1
+        if late:
+            keep = [i for i in keep if i not in set(late)]
         self._last = [tokens[i] for i in keep]
         if len(keep) < len(self._rows):
             self._select(keep)
