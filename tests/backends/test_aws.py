@@ -169,3 +169,33 @@ def test_sagemaker_backend_against_our_own_server(aws_env, tiny_base):
     assert result.form == "7-7" and 1 <= len(result.candidates) <= 2
     assert all(c.ok for c in result.candidates)  # constrained there, checked again here
     assert result.model == "endpoint"
+
+
+def test_bedrock_and_sagemaker_honour_a_seat(service):
+    """A seat (秋・月 of a 半歌仙): Bedrock's prompt names it; both backends return only the
+    candidates that pass the seat's checks (SageMaker's body has no seat: filtered here)."""
+    from tsukeku.corpus.bundled import bundled_chains
+    from tsukeku.generation.types import SeatSpec
+    from tsukeku.renga.saijiki import default_path
+
+    if not default_path().exists():
+        pytest.skip("the bundled saijiki is not written yet")
+    rec, url = service
+    chain = [v.text for v in bundled_chains()[3].verses[:4]]
+    good = "名月や 舟をとどめて 人を待つ"  # verses written for this test
+    rec.answers = [good, "春風に 舟をとどめて 人を待つ", "ただ歩む 道の果てまで 人を待つ"]
+    request = ComposeRequest(previous=chain, n=1, form="5-7-5", seat=SeatSpec(profile="半歌仙"))
+
+    bedrock = BedrockBackend("api", model_id=HAIKU, region="us-east-1", endpoint_url=url)
+    result = bedrock.compose(request)
+    assert [c.text for c in result.candidates] == [good] and result.seat["topics"] == ["月"]
+    prompt = rec.requests[0]["body"]["messages"][0]["content"][0]["text"]
+    assert "座：秋・月" in prompt and chain[-1] in prompt
+
+    rec.requests.clear()
+    sagemaker = SageMakerBackend("endpoint", endpoint_name="e", endpoint_url=url,
+                                 region="us-east-1")
+    result = sagemaker.compose(request)
+    assert [c.text for c in result.candidates] == [good] and result.seat["season"] == "秋"
+    assert rec.requests[0]["body"]["inputs"] == chain
+    assert any("filtered by the seat checks" in n for n in result.notes)

@@ -143,3 +143,69 @@ def test_bad_previous_fails_before_any_call(server):
     with pytest.raises(InputError):
         backend.compose(ComposeRequest(previous="   ", n=1))
     assert rec.requests == []
+
+
+# A seat of a 半歌仙 (秋・月, a 長句) after the first four verses of a bundled chain; verses
+# written for these tests: one fits the seat, one is of spring, one has no moon.
+AT_THE_MOON = "名月や 舟をとどめて 人を待つ"
+OF_SPRING = "春風に 舟をとどめて 人を待つ"
+NO_MOON = "ただ歩む 道の果てまで 人を待つ"
+
+
+def _seat_chain() -> list[str]:
+    from tsukeku.corpus.bundled import bundled_chains
+    from tsukeku.renga.saijiki import default_path
+
+    if not default_path().exists():
+        pytest.skip("the bundled saijiki is not written yet")
+    return [v.text for v in bundled_chains()[3].verses[:4]]
+
+
+@pytest.mark.parametrize("mode", ["completions", "chat"])
+def test_a_seat_is_named_in_the_prompt_and_filters_the_candidates(server, mode):
+    """A session's model turn through a remote backend honours the seat as the local composer
+    does: the prompt names the seat's season and topics, and only candidates that pass the
+    seat's checks come back (sampled again, round after round, until enough or 4 rounds)."""
+    from tsukeku.generation.types import SeatSpec
+
+    rec, url = server
+    chain = _seat_chain()
+    rec.answers = [AT_THE_MOON, OF_SPRING, NO_MOON]
+    backend = OpenAIBackend("remote", base_url=url, model="m", mode=mode)
+    request = ComposeRequest(previous=chain, n=2, form="5-7-5", seat=SeatSpec(profile="半歌仙"))
+    result = backend.compose(request)
+    assert [c.text for c in result.candidates] == [AT_THE_MOON]
+    assert result.seat["season"] == "秋" and result.seat["topics"] == ["月"]
+    assert result.previous == chain
+    assert any("filtered by the seat checks" in n for n in result.notes)
+    assert any("only 1 candidate" in n for n in result.notes)
+    assert len(rec.requests) == backend.seat_rounds  # never enough: every round was asked
+    for sent in rec.requests:
+        prompt = sent["prompt"] if mode == "completions" else sent["messages"][1]["content"]
+        assert "座：秋・月" in prompt and chain[-1] in prompt
+    if mode == "chat":
+        assert "月を詠み込む" in rec.requests[0]["messages"][1]["content"]
+
+
+def test_without_a_seat_nothing_changes(server):
+    rec, url = server
+    rec.answers = [SHORT_OK]
+    backend = OpenAIBackend("remote", base_url=url, model="m", mode="completions")
+    result = backend.compose(ComposeRequest(previous=LONG_PREVIOUS, n=1))
+    assert "座" not in rec.requests[0]["prompt"] and len(rec.requests) == 1
+    assert result.seat is None and "seat" not in result.to_dict()
+
+
+def test_compose_for_seat_filters_a_remote_backend_once(server):
+    """compose_for_seat leaves the seat to the backend: the rounds are not multiplied."""
+    from tsukeku.generation.seat_compose import compose_for_seat
+
+    rec, url = server
+    chain = _seat_chain()
+    rec.answers = [AT_THE_MOON, OF_SPRING, NO_MOON]
+    backend = OpenAIBackend("remote", base_url=url, model="m", mode="completions")
+    result = compose_for_seat(backend, chain, n=2, profile="半歌仙")
+    assert [c.text for c in result.candidates] == [AT_THE_MOON]
+    assert len(rec.requests) == backend.seat_rounds
+    assert "座：秋・月" in rec.requests[0]["prompt"]
+    assert sum("filtered by the seat checks" in n for n in result.notes) == 1

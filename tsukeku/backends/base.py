@@ -3,7 +3,9 @@ texts a remote model wrote into checked, ranked candidates.
 
 Remote models cannot be constrained token by token (we do not see their logits as they
 decode): they sample several candidates, and our own form check filters and ranks them. Each
-result says so in `notes`.
+result says so in `notes`. For a seat of a renga session (`ComposeRequest.seat`) the prompt
+names the seat and the candidates are filtered by the seat's checks, round after round
+(`tsukeku.generation.seat_compose.filter_for_seat`), as the local composer's are.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from tsukeku.errors import TsukekuError
 from tsukeku.generation.candidates import Checked, make_candidate, rank, target_form
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
+from tsukeku.prompts import SeatHint
+
+if TYPE_CHECKING:
+    from tsukeku.generation.seat_compose import SeatJob
 
 MAX_REMOTE_SAMPLES = 16
 FORM_WORDS = {"5-7-5": "長句（五・七・五の三句）", "7-7": "短句（七・七の二句）"}
@@ -35,14 +43,19 @@ class BackendError(TsukekuError):
     """A remote model service failed or answered something unusable."""
 
 
-def user_prompt(previous: str, form: str, context: Sequence[str] = (), count: int = 1) -> str:
-    """The user turn for chat models: the 前句 (and earlier verses), the form, how many."""
+def user_prompt(previous: str, form: str, context: Sequence[str] = (), count: int = 1,
+                seat: Any = None) -> str:
+    """The user turn for chat models: the 前句 (and earlier verses), the seat when composing for
+    one (its season and topics, as the prompt templates say it), the form, how many."""
     lines: list[str] = []
     if context:
         lines.append("これまでの句：")
         lines.extend(context)
         lines.append("")
     lines.append(f"前句：{previous}")
+    hint = SeatHint.of(seat)
+    if hint is not None:
+        lines.append(hint.instruction())
     lines.append(f"この前句に付ける{FORM_WORDS[form]}の付句を"
                  + ("一つ" if count == 1 else f"{count}つ、一行に一句ずつ") + "詠んでください。")
     return "\n".join(lines)
@@ -69,12 +82,19 @@ def samples_for(request: ComposeRequest, oversample: float) -> int:
 
 @dataclass
 class Prepared:
-    """A request made ready for a remote model: the form, the 前句 spaced, the context."""
+    """A request made ready for a remote model: the form, the 前句 spaced, the context, and
+    the seat when composing for one (its form is then the seat's)."""
 
     request: ComposeRequest
     form: str
     previous: str
     context: list[str]
+    job: SeatJob | None = None
+
+    @property
+    def seat(self) -> Any:
+        """The `tsukeku.renga.seat.Seat` to compose for (a template's `render(seat=)`), or None."""
+        return self.job.seat if self.job is not None else None
 
 
 def prepare(request: ComposeRequest) -> Prepared:
@@ -83,9 +103,18 @@ def prepare(request: ComposeRequest) -> Prepared:
         from tsukeku.errors import InputError
 
         raise InputError("previous must be a verse (text) or a list of verses")
-    form, spaced = target_form(request.form, chain[-1])
+    job = _seat_job(request)
+    form, spaced = target_form(job.form if job is not None else request.form, chain[-1])
     context = [" ".join(v.split()) for v in chain[-3:-1] if v.strip()]
-    return Prepared(request, form, spaced, context)
+    return Prepared(request, form, spaced, context, job)
+
+
+def _seat_job(request: ComposeRequest) -> SeatJob | None:
+    if request.seat is None and getattr(request, "_seat_job", None) is None:
+        return None  # no seat: the rule checker (and its imports) stay out of plain composing
+    from tsukeku.generation.seat_compose import resolve
+
+    return resolve(request)
 
 
 def result_from_texts(prepared: Prepared, texts: Sequence[str], *, model: str,
@@ -128,12 +157,26 @@ def result_from_texts(prepared: Prepared, texts: Sequence[str], *, model: str,
 
 class RemoteBackend:
     """Base of the remote backends: `compose_many` answers requests one after another (the
-    remote service batches on its side)."""
+    remote service batches on its side). A subclass implements `sample` (one round: the prompt,
+    the seat's included, sent, the answers checked by form); `compose` adds the seat's filter."""
 
     name: str = "remote"
     supports_constraints = False
+    composes_for_seats = True  # compose() honours ComposeRequest.seat (seat_compose.compose_for_seat)
+    seat_rounds = 4  # sampling rounds for a seat before fewer candidates than asked come back
 
     def compose(self, request: ComposeRequest) -> CompositionResult:
+        """Candidates for the request. For a seat: sampled with the seat in the prompt and kept
+        only when they pass the seat's checks (filter_for_seat), as many rounds as needed."""
+        if _seat_job(request) is None:
+            return self.sample(request)
+        from tsukeku.generation.seat_compose import filter_for_seat
+
+        # filter_for_seat asks its backend's `compose` for each round: here, one plain sample
+        return filter_for_seat(SimpleNamespace(compose=self.sample), request, self.seat_rounds)
+
+    def sample(self, request: ComposeRequest) -> CompositionResult:
+        """One round of candidates, checked by form only."""
         raise NotImplementedError
 
     def compose_many(self, requests: list[ComposeRequest]) -> list[CompositionResult]:

@@ -3,6 +3,8 @@
 
 One call asks for several 付句, one per line, under a Japanese system prompt that states the
 form; our form check filters and ranks them (Bedrock cannot be constrained token by token).
+For a seat of a renga session the prompt names it and the seat's checks filter the candidates
+(RemoteBackend.compose).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class BedrockBackend(RemoteBackend):
                                            endpoint_url=endpoint_url, profile=profile,
                                            timeout=timeout)
 
-    def compose(self, request: ComposeRequest) -> CompositionResult:
+    def sample(self, request: ComposeRequest) -> CompositionResult:
         started = time.perf_counter()
         prepared = prepare(request)
         wanted = samples_for(request, self.oversample)
@@ -56,7 +58,8 @@ class BedrockBackend(RemoteBackend):
                 modelId=self.model_id,
                 system=[{"text": self.system}],
                 messages=[{"role": "user", "content": [{"text": user_prompt(
-                    prepared.previous, prepared.form, prepared.context, c)}]}],
+                    prepared.previous, prepared.form, prepared.context, c,
+                    seat=prepared.seat)}]}],
                 inferenceConfig={"maxTokens": self.max_tokens,
                                  "temperature": min(1.0, request.temperature),
                                  "topP": request.top_p},

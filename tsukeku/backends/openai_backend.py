@@ -8,6 +8,8 @@ client.
   choice (`n`); servers that ignore `n` (Ollama) are asked again until enough are in.
 
 Both sample more candidates than asked (`oversample`) because our form check filters them.
+For a seat of a renga session both prompts name it (the template's `render(seat=)`, a 座 line in
+the chat turn) and the seat's checks filter the candidates (RemoteBackend.compose).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class OpenAIBackend(RemoteBackend):
         else:
             self.template = get_template("completion")
 
-    def compose(self, request: ComposeRequest) -> CompositionResult:
+    def sample(self, request: ComposeRequest) -> CompositionResult:
         started = time.perf_counter()
         prepared = prepare(request)
         wanted = samples_for(request, self.oversample)
@@ -88,7 +90,8 @@ class OpenAIBackend(RemoteBackend):
 
     def _completions(self, prepared, wanted: int):
         req = prepared.request
-        prompt = self.template.render(prepared.previous, prepared.form, prepared.context)
+        prompt = self.template.render(prepared.previous, prepared.form, prepared.context,
+                                      seat=prepared.seat)
         stops = [s for s in [self.template.end, *self.template.stops] if s][:4]  # OpenAI: ≤ 4
         texts: list[str] = []
         logprobs: list[float | None] = []
@@ -113,7 +116,7 @@ class OpenAIBackend(RemoteBackend):
         messages = [
             {"role": "system", "content": self.system},
             {"role": "user", "content": user_prompt(prepared.previous, prepared.form,
-                                                    prepared.context)},
+                                                    prepared.context, seat=prepared.seat)},
         ]
         texts: list[str] = []
         for _ in range(wanted):

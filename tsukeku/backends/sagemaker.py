@@ -5,6 +5,8 @@ Request body: `{"inputs": previous, "parameters": {n, form, constrained, tempera
 top_k, max_new_tokens, seed, adapter, jiamari, model}}`; answer: `{previous, form,
 candidates: [{text, reading, ku_morae, ok, score}], model, latency_ms, notes?}`. Every
 candidate is checked again here by our own form checker (the endpoint may run another version).
+The invocation body has no seat: for a seat of a renga session the candidates are sampled as
+usual and filtered by the seat's checks here (RemoteBackend.compose).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class SageMakerBackend(RemoteBackend):
             params["model"] = self.target_model
         return {"inputs": request.previous, "parameters": params}
 
-    def compose(self, request: ComposeRequest) -> CompositionResult:
+    def sample(self, request: ComposeRequest) -> CompositionResult:
         started = time.perf_counter()
         prepared = prepare(request)  # bad input fails here, before a paid call
         service = f"SageMaker endpoint {self.endpoint_name!r}"

@@ -202,7 +202,8 @@ def compose_for_seat(
 ) -> Any:
     """Candidates for the next seat of `chain` (texts or records, oldest first) from any
     backend: a local one (a `Composer`, or a backend holding one as `composer`) forces a season
-    word and checks every candidate; a remote one is sampled and filtered by the same checks.
+    word and checks every candidate; a remote one is sampled and filtered by the same checks
+    (`max_rounds` sampling rounds; a backend that composes for seats itself uses its own).
     `seat`: the Seat to write for (default: `next_seat(chain, profile)`); `options`: the
     request's sampling fields (seed, temperature …). Returns a CompositionResult."""
     from tsukeku.generation.composer import Composer
@@ -220,6 +221,10 @@ def compose_for_seat(
     )
     if isinstance(backend, Composer) or isinstance(getattr(backend, "composer", None), Composer):
         return backend.compose_many([request])[0]
+    if getattr(backend, "composes_for_seats", False):
+        # the remote backends name the seat in their prompt and filter by it themselves
+        # (tsukeku.backends.base.RemoteBackend): filtering again would multiply the rounds
+        return backend.compose(request)
     return filter_for_seat(backend, request, max_rounds)
 
 
