@@ -159,6 +159,7 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
         default_name,
     )
     from tsukeku.training.tracking import MlflowTracker, default_tracking_uri, latest_checkpoint
+    from tsukeku.training.trainer import without_kv_cache
 
     _quiet_libraries(quiet)
     # TRL passes gradient_checkpointing, which transformers renames in v6 (a warning per call)
@@ -301,7 +302,8 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
     if quiet:
         trainer.remove_callback(PrinterCallback)
     try:
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with without_kv_cache(model):
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         if record is not None:

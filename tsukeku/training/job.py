@@ -137,7 +137,7 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         default_tracking_uri,
         latest_checkpoint,
     )
-    from tsukeku.training.trainer import TsukekuTrainer
+    from tsukeku.training.trainer import TsukekuTrainer, without_kv_cache
 
     _quiet_libraries(quiet)
     data_dir = D.check_dataset_dir(cfg.data)
@@ -280,7 +280,8 @@ def _run(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bool,
         trainer.remove_callback(PrinterCallback)
 
     try:
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with without_kv_cache(model):
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         if record is not None:

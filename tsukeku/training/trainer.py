@@ -3,6 +3,8 @@ evaluation as the mean loss per 付句 token (the one definition, `evaluate.targ
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from transformers import Trainer
 
 from tsukeku.training.data import LengthGroupedEpochSampler, SeededRandomSampler
@@ -37,3 +39,19 @@ class TsukekuTrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+@contextmanager
+def without_kv_cache(model):
+    """Training with the model's KV cache off, restored afterwards (for the merge and serving).
+
+    Published configs (rinna, Llama) ship ``use_cache: true``; with it transformers builds a
+    cache even in training and then ignores packed batches' restarting position ids, so each
+    packed example would attend to the ones before it in its row."""
+    config = model.config
+    before = getattr(config, "use_cache", None)
+    config.use_cache = False
+    try:
+        yield model
+    finally:
+        config.use_cache = before
