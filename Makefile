@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev test test-all lint demo browser postgres bench bench-prosody bench-train bench-compose bench-serve bench-link bench-prefs bench-renga bench-gpu bench-store bench-session clean
+.PHONY: setup setup-dev test test-integration test-all lint demo browser postgres bench bench-prosody bench-train bench-compose bench-serve bench-link bench-prefs bench-renga bench-gpu bench-store bench-session clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ postgres:
 
 test: setup-dev browser postgres
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The slow tests CI still runs after `make test`: two servers on one PostgreSQL (votes, sessions,
+# SIGKILL mid-burst), a renga session in the browser with the real model and a server restart,
+# a killed and resumed training run, a trained model directory served without its base, DPO end to end.
+INTEGRATION := tests/store/test_two_instances.py tests/web/test_session_browser.py \
+	tests/training/test_resume.py tests/serving/test_model_dir.py tests/training/test_dpo.py
+
+test-integration: setup-dev browser postgres
+	$(BIN)/python -m pytest -m slow $(INTEGRATION) $(PYTEST_ARGS)
 
 test-all: setup-dev browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
