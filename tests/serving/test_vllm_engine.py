@@ -511,3 +511,91 @@ def test_without_the_processor_the_engine_says_so(vllm_v1, tiny_base, tmp_path, 
     with TestClient(create_app({"base": backend})) as client:
         models = {m["name"]: m for m in client.get("/health").json()["models"]}
         assert models["base"]["supports_constraints"] is False
+
+
+# -- a seat of a renga session ------------------------------------------------------------------
+# A seat of a 半歌仙 (秋・月, a 長句) after the first four verses of a bundled chain; verses
+# written for these tests: two fit the seat, one is of spring, one has no moon.
+AT_THE_MOON = "名月や 舟をとどめて 人を待つ"
+MOON_AGAIN = "月影に 小舟を寄せて 夜を明かす"
+OF_SPRING = "春風に 舟をとどめて 人を待つ"
+NO_MOON = "ただ歩む 道の果てまで 人を待つ"
+
+
+class ScriptedLLM:
+    """vllm.LLM's generate with scripted answers (each prompt's n samples cycle through
+    `answers`): the seat checks need verses a tiny untrained model does not write."""
+
+    def __init__(self, base: str, answers: list[str]) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(base)
+        self.answers = answers
+        self.calls: list[tuple[list[str], list[SamplingParams], list[Any]]] = []
+
+    def get_tokenizer(self) -> Any:
+        return self.tokenizer
+
+    def generate(self, prompts, params, lora_request=None, use_tqdm=True):
+        self.calls.append((list(prompts), list(params), list(lora_request or [])))
+        return [types.SimpleNamespace(outputs=[
+            types.SimpleNamespace(text=self.answers[k % len(self.answers)], token_ids=[1, 2, 3],
+                                  cumulative_logprob=None) for k in range(p.n)]) for p in params]
+
+
+def _seat_chain() -> list[str]:
+    from tsukeku.corpus.bundled import bundled_chains
+    from tsukeku.renga.saijiki import default_path
+
+    if not default_path().exists():
+        pytest.skip("the bundled saijiki is not written yet")
+    return [v.text for v in bundled_chains()[3].verses[:4]]
+
+
+def _scripted(tiny_base, tmp_path, answers: list[str]) -> Any:
+    models = write_models_file(tmp_path / "models.yaml", "base", base=tiny_base)
+    return load_registry(ModelSource("file", models), engine="vllm",
+                         llm_factory=lambda base, lora, dtype: ScriptedLLM(base, answers)
+                         ).get("base")
+
+
+def test_a_seat_is_named_in_the_prompt_and_filters_the_candidates(fake_vllm, tiny_base, tmp_path):
+    """A session's model turn on the vLLM engine honours the seat as the remote backends do:
+    the prompt names the seat's season and topics, only candidates that pass the seat's
+    checks come back (sampled again until enough or `seat_rounds` generate calls), and a
+    request without a seat in the same micro-batch is answered as before, unfiltered."""
+    from tsukeku.generation.types import SeatSpec
+
+    chain = _seat_chain()
+    backend = _scripted(tiny_base, tmp_path, [AT_THE_MOON, OF_SPRING, NO_MOON])
+    assert backend.composes_for_seats is True
+    seat_request = ComposeRequest(previous=chain, n=2, form="7-7", seat=SeatSpec(profile="半歌仙"))
+    plain = ComposeRequest(previous=PREVIOUS, n=3, form="5-7-5")
+    plain_result, seat_result = backend.compose_many([plain, seat_request])
+
+    assert [c.text for c in seat_result.candidates] == [AT_THE_MOON]  # the others fail the seat
+    assert seat_result.form == "5-7-5"  # the seat's kind (長句), not the request's form
+    assert seat_result.seat["season"] == "秋" and seat_result.seat["topics"] == ["月"]
+    assert seat_result.previous == chain
+    assert any("only 1 candidate" in n for n in seat_result.notes)
+    calls = backend.llm.calls
+    assert len(calls) == 1 + backend.seat_rounds  # never enough: every round was asked
+    assert len(calls[0][0]) == 1 and PREVIOUS in calls[0][0][0] and "座" not in calls[0][0][0]
+    for prompts, _, _ in calls[1:]:
+        assert len(prompts) == 1 and "座：秋・月" in prompts[0] and chain[-1] in prompts[0]
+    assert sorted(c.text for c in plain_result.candidates) == sorted(
+        [AT_THE_MOON, OF_SPRING, NO_MOON])  # no seat: the form check only
+    assert plain_result.seat is None
+
+
+def test_enough_fitting_candidates_take_one_round(fake_vllm, tiny_base, tmp_path):
+    from tsukeku.generation.seat_compose import compose_for_seat
+
+    chain = _seat_chain()
+    backend = _scripted(tiny_base, tmp_path, [OF_SPRING, AT_THE_MOON, NO_MOON, MOON_AGAIN])
+    result = compose_for_seat(backend, chain, n=2, profile="半歌仙")
+    assert sorted(c.text for c in result.candidates) == sorted([AT_THE_MOON, MOON_AGAIN])
+    assert len(backend.llm.calls) == 1  # compose_for_seat leaves the seat to the backend
+    assert "座：秋・月" in backend.llm.calls[0][0][0]
+    assert sum("filtered by the seat checks" in n for n in result.notes) == 1
+    assert any("failed the seat checks" in n for n in result.notes)

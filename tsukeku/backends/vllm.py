@@ -14,6 +14,9 @@ form (`constrained`) then decodes only verses of its form, as with the hf engine
 backend says `supports_constraints = True`. Without it such a request is oversampled and
 filtered by the same independent form check the remote backends use (`supports_constraints =
 False`; `notes` says so). Every returned candidate of the form passed that check either way.
+For a seat of a renga session (`ComposeRequest.seat`) the prompt names the seat and only
+candidates that pass the seat's checks are returned (sampled again, as the remote backends do;
+no season word is forced into a row as on the hf engine).
 Remote models of the file are built as with the hf engine.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from tsukeku.errors import ConfigError, InputError
@@ -65,6 +69,9 @@ def default_llm(base: str, enable_lora: bool, dtype: str | None) -> Any:
 class VLLMBackend:
     """One named model on a shared `vllm.LLM`; `adapters` maps request adapter names to
     adapter directories, `default` is used when a request names none (None: the base)."""
+
+    composes_for_seats = True  # compose() honours ComposeRequest.seat (seat_compose.compose_for_seat)
+    seat_rounds = 4  # generate calls for a seat before fewer candidates than asked come back
 
     def __init__(self, name: str, llm: Any, template: Any, *, adapters: dict[str, str],
                  adapter_ids: dict[str, int], default: str | None = None,
@@ -144,11 +151,38 @@ class VLLMBackend:
         )
 
     def compose_many(self, requests: list[ComposeRequest]) -> list[CompositionResult]:
+        """The requests without a seat in one `LLM.generate` call; a request for a seat
+        (`ComposeRequest.seat`) is sampled with the seat in its prompt and keeps only the
+        candidates that pass the seat's checks, round after round (`filter_for_seat`, at most
+        `seat_rounds` generate calls of its own), as the remote backends do."""
+        from tsukeku.backends.base import prepare
+        from tsukeku.generation.seat_compose import filter_for_seat
+
+        prepared = [prepare(r) for r in requests]
+        plain = [i for i, p in enumerate(prepared) if p.job is None]
+        results: list[CompositionResult | None] = [None] * len(requests)
+        answers = self.sample_many([requests[i] for i in plain], [prepared[i] for i in plain])
+        for i, result in zip(plain, answers, strict=True):
+            results[i] = result
+        # filter_for_seat asks its backend's `compose` for each round: here, one plain sample
+        one_round = SimpleNamespace(compose=lambda r: self.sample_many([r])[0])
+        for i, p in enumerate(prepared):
+            if p.job is not None:
+                results[i] = filter_for_seat(one_round, requests[i], self.seat_rounds)
+        return [r for r in results if r is not None]
+
+    def sample_many(self, requests: list[ComposeRequest], prepared: list[Any] | None = None
+                    ) -> list[CompositionResult]:
+        """One round: one `LLM.generate` call for the requests (the seat, if any, named in the
+        prompt), every candidate checked by form only."""
         from tsukeku.backends.base import prepare, result_from_texts
 
+        if not requests:
+            return []
         started = time.perf_counter()
-        prepared = [prepare(r) for r in requests]
-        prompts = [self.template.render(p.previous, p.form, p.context) for p in prepared]
+        prepared = prepared if prepared is not None else [prepare(r) for r in requests]
+        prompts = [self.template.render(p.previous, p.form, p.context, seat=p.seat)
+                   for p in prepared]
         params = [self.sampling_params(r, p.form) for r, p in zip(requests, prepared, strict=True)]
         loras = [self._lora(r) for r in requests]
         outputs = self.llm.generate(prompts, params, lora_request=loras, use_tqdm=False)
@@ -200,8 +234,8 @@ def build_vllm_backend(name: str, spec: Any, *, base: str, adapters: dict[str, s
                        ) -> VLLMBackend:
     """The backend of one local model of a models file. `base` and `adapters` (name → adapter
     or run directory) are resolved by the registry, as for the hf engine."""
-    from tsukeku.generation.composer import resolve_template
     from tsukeku.models import resolve_adapter_dir
+    from tsukeku.prompts import resolve_template
 
     dirs = {key: str(resolve_adapter_dir(path)) for key, path in adapters.items()}
     llm = engines.engine(base, enable_lora=enable_lora, dtype=spec.dtype)
