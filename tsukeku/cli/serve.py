@@ -13,8 +13,9 @@ _O = typer.Option
 def serve_cmd(
     models: Path | None = _O(
         None, "--models", "-m", envvar="TSUKEKU_MODELS",
-        help="models.yaml naming the models to serve. Default: /opt/ml/model when present "
-             "(as SageMaker unpacks it), else the tiny offline base as model 'base'.",
+        help="models.yaml naming the models to serve, or a directory holding one (a run "
+             "dir, a SageMaker model dir, `tsukeku merge --out`). Default: /opt/ml/model when "
+             "present (as SageMaker unpacks it), else the tiny offline base as model 'base'.",
     ),
     host: str = _O("127.0.0.1", "--host", envvar="TSUKEKU_HOST",
                    help="address to listen on (0.0.0.0 in the container)"),
