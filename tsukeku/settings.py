@@ -52,6 +52,13 @@ class Environment(BaseSettings):
     sm_channel_base: Path | None = Field(
         default=None, validation_alias=AliasChoices("SM_CHANNEL_BASE")
     )
+    # DPO on SageMaker: the preference pairs and the SFT adapter (run or model dir) it continues
+    sm_channel_preferences: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SM_CHANNEL_PREFERENCES")
+    )
+    sm_channel_adapter: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SM_CHANNEL_ADAPTER")
+    )
     # SageMaker's training contract; unset: the same places under sm_prefix.
     sm_channel_train: Path | None = Field(
         default=None, validation_alias=AliasChoices("SM_CHANNEL_TRAIN")

@@ -74,6 +74,73 @@ def test_entry_point_failure_is_reported(tmp_path, monkeypatch):
     assert "tsukeku data build" in (root / "output" / "failure").read_text()
 
 
+def _sm_env(monkeypatch, root: Path, **channels: Path) -> None:
+    monkeypatch.setenv("TSUKEKU_SM_PREFIX", str(root))
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(root / "input" / "data" / "train"))
+    monkeypatch.setenv("SM_MODEL_DIR", str(root / "model"))
+    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(root / "output" / "data"))
+    for name in ("BASE", "ADAPTER", "PREFERENCES"):
+        if name.lower() in channels:
+            monkeypatch.setenv(f"SM_CHANNEL_{name}", str(channels[name.lower()]))
+        else:
+            monkeypatch.delenv(f"SM_CHANNEL_{name}", raising=False)
+
+
+def test_entry_point_runs_dpo_on_an_sft_jobs_model(tiny_base, bundled_dataset, tmp_path,
+                                                   monkeypatch):
+    """method=dpo: the SFT job's model.tar.gz as the `adapter` channel, the pairs file as the
+    `preferences` channel, β, loss type and SFT weight as hyperparameters."""
+    import tarfile
+
+    import yaml
+
+    from tsukeku.training.preferences import build_preferences
+
+    sft_root = _fake_opt_ml(tmp_path / "sft", bundled_dataset,
+                            {"max_steps": 2, "batch_size": 8, "merge": False, "mlflow": False})
+    _sm_env(monkeypatch, sft_root, base=tiny_base)
+    assert sm.main() == 0
+    adapter_channel = tmp_path / "channels" / "adapter"
+    adapter_channel.mkdir(parents=True)
+    with tarfile.open(adapter_channel / "model.tar.gz", "w:gz") as tar:  # as SageMaker packs it
+        for item in (sft_root / "model").iterdir():
+            tar.add(item, arcname=item.name)
+    pref_channel = tmp_path / "channels" / "preferences"
+    build_preferences(bundled_dataset, pref_channel / "pairs.jsonl")
+
+    root = _fake_opt_ml(tmp_path / "dpo", bundled_dataset,
+                        {"method": "dpo", "beta": 0.2, "loss_type": "ipo", "sft_weight": 0.5,
+                         "max_steps": 2, "batch_size": 4, "mlflow": False})
+    _sm_env(monkeypatch, root, adapter=adapter_channel, preferences=pref_channel)
+    assert sm.main() == 0, (root / "output" / "failure").read_text()
+    model = root / "model"
+    run = json.loads((model / "run.json").read_text())
+    assert run["method"] == "dpo" and run["status"] == "completed"
+    assert run["sft_run"] == str((root / "sft-adapter").resolve())  # the archive, unpacked
+    config = yaml.safe_load((model / "config.yaml").read_text())
+    assert (config["beta"], config["loss_type"], config["sft_weight"]) == (0.2, "ipo", 0.5)
+    assert config["preferences"] == str((pref_channel / "pairs.jsonl").resolve())
+    assert "preferences" in json.loads((model / "eval.json").read_text())
+    assert (model / "adapter" / "adapter_model.safetensors").is_file()
+    assert (model / "merged" / "config.json").is_file()
+    manifest = yaml.safe_load((model / "models.yaml").read_text())
+    assert manifest["models"]["model"]["merged"] == "merged"
+
+
+def test_entry_point_dpo_without_its_channels_says_which(bundled_dataset, tmp_path, monkeypatch):
+    root = _fake_opt_ml(tmp_path / "opt_ml", bundled_dataset, {"method": "dpo"})
+    _sm_env(monkeypatch, root)
+    assert sm.main() == 2
+    assert "channel named adapter" in (root / "output" / "failure").read_text()
+    pref_channel = tmp_path / "preferences"
+    pref_channel.mkdir()
+    (pref_channel / "a.jsonl").write_text("")
+    (pref_channel / "b.jsonl").write_text("")
+    _sm_env(monkeypatch, root, adapter=tmp_path, preferences=pref_channel)
+    assert sm.main() == 2
+    assert "preferences=NAME" in (root / "output" / "failure").read_text()
+
+
 def _launcher():
     spec = importlib.util.spec_from_file_location("sagemaker_train", REPO / "deploy" / "sagemaker_train.py")
     mod = importlib.util.module_from_spec(spec)

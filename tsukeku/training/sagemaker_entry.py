@@ -6,7 +6,10 @@ and SM_OUTPUT_DATA_DIR (output.tar.gz) when the job ends. The model directory ge
 merged/ (unless merge=false), tokenizer/, prompt.json, the run files and the manifest
 models.yaml (`training.manifest`: the base as given, the adapter, the merged weights), which is
 what `tsukeku serve` on that directory serves. A channel named `base` (SM_CHANNEL_BASE)
-may hold the base model. Runs are kept under /opt/ml/checkpoints when that exists (SageMaker
+may hold the base model. With the hyperparameter method=dpo the job continues an SFT adapter on
+preference pairs (`tsukeku train --method dpo`): channels `adapter` (SM_CHANNEL_ADAPTER: the
+SFT job's model.tar.gz or model directory) and `preferences` (SM_CHANNEL_PREFERENCES: the
+pairs file), with `beta`, `loss_type`, `sft_weight` as hyperparameters. Runs are kept under /opt/ml/checkpoints when that exists (SageMaker
 syncs it with S3 for managed spot training), so a restarted job resumes its interrupted run.
 
 The /opt/ml prefix can be moved with $TSUKEKU_SM_PREFIX (tests use a temporary tree).
@@ -92,6 +95,8 @@ def run_job(prefix: Path | None = None) -> Path:
         hp["base"] = str(sm.sm_channel_base)
     hp.setdefault("data", str(train_dir))
     hp.setdefault("name", sm.training_job_name or None)
+    if hp.get("method") == "dpo":
+        _dpo_channels(hp, sm, prefix)
     cfg = build_config(None, **hp)
 
     interrupted = _incomplete_run(Path(cfg.runs_dir))
@@ -114,6 +119,55 @@ def run_job(prefix: Path | None = None) -> Path:
     for name in ("metrics.jsonl", "eval.json", "data_manifest.json", "environment.json", "run.json"):
         _copy(run_dir / name, output_dir / name)
     return run_dir
+
+
+def _dpo_channels(hp: dict[str, Any], sm: Any, prefix: Path) -> None:
+    """`preferences` and `adapter` of a DPO job from its channels: a name given as a
+    hyperparameter is looked up in its channel (else used as given: a path, or for the adapter
+    a run under the runs dir), an unnamed one is the channel's only .jsonl file / the channel
+    itself (an SFT job's model directory, a run or adapter directory, or its model.tar.gz)."""
+    pref_channel, adapter_channel = sm.sm_channel_preferences, sm.sm_channel_adapter
+    if "preferences" in hp:
+        hp["preferences"] = str(_in_channel(pref_channel, str(hp["preferences"])))
+    elif pref_channel is not None:
+        files = sorted(pref_channel.glob("*.jsonl"))
+        if len(files) != 1:
+            found = ", ".join(f.name for f in files) or "no .jsonl file"
+            raise ConfigError(f"the preferences channel {pref_channel} holds {found}: give the "
+                              "pairs file's name as the hyperparameter preferences=NAME")
+        hp["preferences"] = str(files[0])
+    if "adapter" in hp:
+        hp["adapter"] = str(_in_channel(adapter_channel, str(hp["adapter"])))
+    elif adapter_channel is not None:
+        hp["adapter"] = str(_unpacked(adapter_channel, prefix / "sft-adapter"))
+    if "preferences" not in hp or "adapter" not in hp:
+        raise ConfigError("method dpo continues an SFT adapter on preference pairs: give the job "
+                          "a channel named adapter (the SFT job's model.tar.gz or model "
+                          "directory) and a channel named preferences (the pairs, JSON Lines)")
+
+
+def _in_channel(channel: Path | None, name: str) -> Path | str:
+    inside = channel / name if channel is not None else None
+    return inside if inside is not None and inside.exists() else name
+
+
+def _unpacked(channel: Path, dest: Path) -> Path:
+    """The channel, or — when it holds an SFT job's model.tar.gz (SageMaker copies an S3
+    object as it is) — that archive unpacked at `dest` (a fixed place: a resumed job finds it
+    where the run's config.yaml names it)."""
+    import tarfile
+
+    archives = sorted(channel.glob("*.tar.gz"))
+    if len(archives) != 1 or any(channel.glob("*.json")) or (channel / "adapter").is_dir():
+        return channel
+    if not hasattr(tarfile, "data_filter"):  # Python before 3.11.4: no safe extraction
+        raise ConfigError(f"{archives[0]}: unpack it (its adapter/ and run files) into the "
+                          "adapter channel's S3 prefix, or run on Python 3.11.4 or later")
+    if dest.exists():
+        shutil.rmtree(dest)
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
 
 
 def _copy(src: Path, dst: Path) -> None:
