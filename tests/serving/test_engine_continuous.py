@@ -132,3 +132,28 @@ def test_streamed_slots_are_the_answer(engine):
     for slot, text in final.items():
         assert shown[slot] == text
     _assert_form(result)
+
+
+def test_a_lone_request_whose_rows_fail_gets_replacements(composer):
+    """Its rows end off the form (forced here) with nobody else in the batch: replacement rows
+    join at once, without waiting for another request to wake the loop."""
+    eng = ContinuousEngine(composer)
+    take = composer.take
+    failed = []
+
+    def failing_take(plan, *args, **kwargs):
+        checked = take(plan, *args, **kwargs)
+        if len(failed) < 2:
+            failed.append(checked.candidate.text)
+            checked.acceptable = False
+        return checked
+
+    composer.take = failing_take
+    eng.start()
+    try:
+        result = eng.submit(ComposeRequest(previous=VERSES[0], n=1, seed=9)).wait(60)
+    finally:
+        eng.stop()
+        composer.take = take
+    assert len(failed) == 2
+    _assert_form(result, 1)

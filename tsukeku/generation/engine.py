@@ -180,7 +180,8 @@ class ContinuousEngine:
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._stop and not self._waiting and not self._rows:
+                # a job with no rows left may still need replacements: that is work too
+                while not (self._stop or self._waiting or self._rows or self._jobs):
                     self._cv.wait()
                 if self._stop:
                     break
