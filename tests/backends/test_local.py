@@ -10,7 +10,7 @@ import torch
 
 from tsukeku.backends import registry_from_dict
 from tsukeku.errors import InputError
-from tsukeku.generation.composer import BASE_ADAPTER
+from tsukeku.generation.loaded_model import BASE_ADAPTER
 from tsukeku.generation.types import ComposeRequest
 from tsukeku.prosody import check_form
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import InputError, TsukekuError
-from tsukeku.generation.composer import BASE_ADAPTER, Composer, LoadedModel, adapter_base
+from tsukeku.generation.composer import Composer
+from tsukeku.generation.loaded_model import BASE_ADAPTER, LoadedModel, adapter_base
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 from tsukeku.prompts import resolve_template

@@ -341,7 +341,7 @@ class ModelRegistry:
         if self.engine == "vllm":
             return self._build_vllm(name, spec)
         from tsukeku.backends.local import LocalHFBackend
-        from tsukeku.generation.composer import LoadedModel
+        from tsukeku.generation.loaded_model import LoadedModel
         from tsukeku.generation.rerank import Reranker
 
         base = self._base(spec)

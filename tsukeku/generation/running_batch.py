@@ -1,0 +1,177 @@
+"""The running batch of the continuous-batching engine (`tsukeku.generation.engine`): its rows,
+their KV cache (a transformers `DynamicCache`, rows left-padded to a common length) and
+attention mask, and the model calls on them — the prefill of rows joining, one decode step of
+the rows running, the merge of both, the draw of each row's next token, and the selection of
+the rows that stay (the cache then loses the columns no remaining row needs). Callers hold the
+model's lock."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from tsukeku.generation.composer import Composer, _device
+from tsukeku.generation.engine_jobs import Row
+from tsukeku.generation.loaded_model import BASE_ADAPTER
+
+
+class RunningBatch:
+    """The rows one `Composer`'s model decodes together, and their cache."""
+
+    def __init__(self, composer: Composer):
+        self.composer = composer
+        self.rows: list[Row] = []
+        self.last: list[int] = []  # the token each row feeds next
+        self._cache: Any = None
+        self._mask: Any = None  # (rows, columns) long: 1 where a row has a real token
+        self._sampler: Any = None
+        self._sampler_key: tuple | None = None
+
+    def reset(self) -> None:
+        self.rows = []
+        self._cache = self._mask = None
+        self.last = []
+
+    def _forward_kwargs(self, rows: list[Row]) -> tuple[Any, dict[str, Any]]:
+        loaded = self.composer.loaded
+        if not loaded.is_peft:
+            return contextlib.nullcontext(), {}
+        names = [r.adapter or BASE_ADAPTER for r in rows]
+        if len(set(names)) == 1:
+            return loaded.using(names[0]), {}
+        return contextlib.nullcontext(), {"adapter_names": names}
+
+    def prefill(self, rows: list[Row]) -> tuple[Any, Any, Any]:
+        """Logits of the first new token of each row, their cache and attention mask; each
+        distinct (prompt, adapter) is computed once and copied to its rows."""
+        import torch
+
+        tok = self.composer.tokenizer
+        device = _device(self.composer.model)
+        keys = [(r.job.plan.prompt, r.adapter) for r in rows]  # type: ignore[union-attr]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        distinct = list(index)
+        enc = tok([k[0] for k in distinct], return_tensors="pt", padding=True,
+                  padding_side="left").to(device)
+        mask = enc["attention_mask"].long()
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ctx, extra = self._forward_kwargs([rows[keys.index(k)] for k in distinct])
+        with ctx:
+            out = self.composer.model(input_ids=enc["input_ids"], attention_mask=mask,
+                                      position_ids=positions, use_cache=True, logits_to_keep=1,
+                                      **extra)
+        cache = _cache_of(out)
+        row_of = torch.tensor([index[k] for k in keys], device=device)
+        if len(distinct) < len(rows) or bool((row_of != torch.arange(len(rows),
+                                                                       device=device)).any()):
+            cache.batch_select_indices(row_of)
+        lengths = mask.sum(-1)
+        for row, k in zip(rows, keys, strict=True):
+            row.pos = int(lengths[index[k]])
+        return out.logits[:, -1, :][row_of], cache, mask[row_of]
+
+    def decode(self) -> Any:
+        """Logits of the next token of every running row (each fed its `last` token)."""
+        import torch
+
+        device = _device(self.composer.model)
+        ids = torch.tensor(self.last, device=device).unsqueeze(1)
+        pos = torch.tensor([r.pos for r in self.rows], device=device).unsqueeze(1)
+        ones = torch.ones(len(self.rows), 1, dtype=self._mask.dtype, device=device)
+        self._mask = torch.cat([self._mask, ones], dim=1)
+        ctx, extra = self._forward_kwargs(self.rows)
+        with ctx:
+            out = self.composer.model(input_ids=ids, attention_mask=self._mask, position_ids=pos,
+                                      cache=self._cache, use_cache=True, **extra)
+        self._cache = _cache_of(out)
+        for row in self.rows:
+            row.pos += 1
+        return out.logits[:, -1, :]
+
+    def merge(self, rows: list[Row], cache: Any, mask: Any) -> None:
+        """New rows join the running batch: both sides left-padded to one length."""
+        import torch
+
+        self.rows += rows
+        if self._cache is None:
+            self._cache, self._mask = cache, mask
+            return
+        width = max(self._mask.shape[1], mask.shape[1])
+        for old, new in zip(self._cache.layers, cache.layers, strict=True):
+            old.keys = torch.cat([_pad_left(old.keys, width, 2), _pad_left(new.keys, width, 2)])
+            old.values = torch.cat([_pad_left(old.values, width, 2),
+                                    _pad_left(new.values, width, 2)])
+        self._mask = torch.cat([_pad_left(self._mask, width, 1), _pad_left(mask, width, 1)])
+
+    def sample(self, logits: Any) -> tuple[list[int], list[float]]:
+        """Each row's next token (inside its form, with its sampling settings and generator)
+        and its log-probability under the model."""
+        import torch
+
+        from tsukeku.generation.sampling import RowSamplingLogitsProcessor
+
+        rows = self.rows
+        raw = logits.float()
+        scores = raw
+        if any(r.constraint is not None for r in rows):
+            auto = self.composer.automaton()
+            sids = [r.constraint.states[0] if r.constraint is not None else auto.ended
+                    for r in rows]
+            allowed = auto.mask(sids, scores.device)
+            if allowed.shape[1] != scores.shape[1]:
+                from tsukeku.generation.constraints import _fit
+
+                allowed = _fit(allowed, scores.shape[1])
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        key = tuple(r.sampling for r in rows)
+        if key != self._sampler_key:
+            t, k, p = zip(*key, strict=True)
+            self._sampler = RowSamplingLogitsProcessor(list(t), list(k), list(p))
+            self._sampler_key = key
+        scores = self._sampler(None, scores)  # type: ignore[arg-type]
+        probs = scores.softmax(-1)
+        tokens = torch.empty(len(rows), dtype=torch.long, device=probs.device)
+        shared = [i for i, r in enumerate(rows) if r.generator is None]
+        if shared:
+            idx = torch.tensor(shared, device=probs.device)
+            tokens[idx] = torch.multinomial(probs[idx], 1)[:, 0]
+        for i, r in enumerate(rows):
+            if r.generator is not None:
+                tokens[i] = torch.multinomial(probs[i], 1, generator=r.generator)[0]
+        lp = torch.log_softmax(raw, -1).gather(1, tokens.unsqueeze(1))[:, 0]
+        return tokens.tolist(), lp.tolist()
+
+    def select(self, keep: list[int]) -> None:
+        """Only the rows at `keep` stay (with their cache rows)."""
+        import torch
+
+        self.rows = [self.rows[i] for i in keep]
+        if not keep:
+            self._cache = self._mask = None
+            return
+        index = torch.tensor(keep, device=self._mask.device)
+        self._cache.batch_select_indices(index)
+        self._mask = self._mask[index]
+        # columns no remaining row attends to (left padding of rows that left) go too
+        used = self._mask.any(0).nonzero()
+        first = int(used[0]) if len(used) else 0
+        if first > 0:
+            self._mask = self._mask[:, first:]
+            for layer in self._cache.layers:
+                layer.keys = layer.keys[:, :, first:]
+                layer.values = layer.values[:, :, first:]
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _pad_left(t: Any, width: int, dim: int) -> Any:
+    import torch.nn.functional as F  # noqa: N812
+
+    short = width - t.shape[dim]
+    if short <= 0:
+        return t
+    pads = [0, 0] * (t.dim() - 1 - dim) + [short, 0]
+    return F.pad(t, pads)
