@@ -101,10 +101,11 @@ def _play(host: Screen, guest: Screen, upto: int, verse_for) -> None:
     while (n := host.verses().count()) < upto:
         turn = host.page.locator("#session-people-list li.current")
         expect(turn).to_have_count(1)
-        name = turn.get_attribute("data-name")
+        # name and kind read together: a fast model may post between two separate reads
+        name, kind = turn.evaluate("el => [el.dataset.name, el.dataset.kind]")
         if host.verses().count() != n:
             continue  # a model posted meanwhile
-        if turn.get_attribute("data-kind") == "model":
+        if kind == "model":
             host.page.wait_for_function(MORE_THAN, arg=n, timeout=180_000)
             continue
         who = name  # the host posts as the host; everyone else from the guest's screen
