@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from tsukeku.errors import InputError
@@ -93,7 +95,7 @@ def test_compose_many_serves_every_request_with_one_generate_call(composers, mon
         ComposeRequest(previous=LONG, n=2, constrained=False, top_p=0.8, max_new_tokens=20),
     ]
     results = composer.compose_many(requests)
-    first = sum(composer._plan(r).rows_wanted(0, composer.oversample) for r in requests)
+    first = sum(composer.plan(r).rows_wanted(0, composer.oversample) for r in requests)
     assert batches[0] == first  # the first round: every request in one call
     assert [r.form for r in results] == ["7-7", "5-7-5", "7-7"]
     assert [r.constrained for r in results] == [True, True, False]
@@ -104,21 +106,27 @@ def test_compose_many_serves_every_request_with_one_generate_call(composers, mon
 
 def test_shared_prefill_gives_what_a_prefill_per_row_gives(composers, monkeypatch):
     """The candidates of a request share one prefill of its prompt; with the same seed the
-    result must be what each row prefilled on its own gives."""
+    result must be what each row prefilled on its own (`shared_prefill=False`) gives."""
     composer = composers["sp_byte_fallback"]
     requests = [ComposeRequest(previous=LONG, n=3, seed=11), ComposeRequest(previous=SHORT, n=2, seed=12)]
-    calls: list[int] = []
-    original = composer._shared_prefill
+    rows = sum(composer.plan(r).rows_wanted(0, composer.oversample) for r in requests)
+    assert rows > 2
+    calls: list[int] = []  # the rows of each forward pass of the model
+    original = composer.model.forward
 
-    def counting(enc, row_of, names):
-        calls.append(enc["input_ids"].shape[0])
-        return original(enc, row_of, names)
+    @functools.wraps(original)
+    def counting(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(composer, "_shared_prefill", counting)
+    monkeypatch.setattr(composer.model, "forward", counting)
+    assert composer.shared_prefill
     shared = composer.compose_many(requests)
     assert calls and calls[0] == 2  # two distinct prompts for all the rows of the first round
-    monkeypatch.setattr(composer, "_shared_prefill", lambda enc, row_of, names: None)
+    calls.clear()
+    monkeypatch.setattr(composer, "shared_prefill", False)
     alone = composer.compose_many(requests)
+    assert calls and calls[0] == rows  # the first forward pass prefills every row
     for a, b in zip(shared, alone, strict=True):
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates], abs=1e-3)
@@ -127,14 +135,14 @@ def test_shared_prefill_gives_what_a_prefill_per_row_gives(composers, monkeypatc
 def test_chain_prompt_has_the_last_verse_and_two_before(composers):
     composer = composers["char"]
     chain = ["一の句 あいう えお", "二の句 かきく", "三の句 さしす せそ", "四の句 たちつ"]
-    plan = composer._plan(ComposeRequest(previous=chain, n=1))
+    plan = composer.plan(ComposeRequest(previous=chain, n=1))
     assert "一の句" not in plan.prompt
     assert plan.prompt.index("二の句") < plan.prompt.index("三の句") < plan.prompt.index("四の句")
     assert plan.form == "5-7-5"  # after a 短句
 
 
 def test_unspaced_previous_is_spaced_in_the_prompt(composers):
-    plan = composers["char"]._plan(ComposeRequest(previous="山寺の鐘にほどける霞かな", n=1))
+    plan = composers["char"].plan(ComposeRequest(previous="山寺の鐘にほどける霞かな", n=1))
     assert plan.form == "7-7"
     assert "山寺の 鐘にほどける 霞かな" in plan.prompt
 

@@ -58,7 +58,7 @@ def test_a_request_joins_a_running_batch_and_both_finish(engine):
     deadline = time.monotonic() + 30
     while engine.steps < 2 and time.monotonic() < deadline:
         time.sleep(0.001)
-    assert not first._done.is_set()
+    assert not first.finished
     running_when_joined = engine.running
     second = engine.submit(ComposeRequest(previous=VERSES[1], n=2, seed=2))
     _assert_form(second.wait(120), 2)

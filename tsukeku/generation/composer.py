@@ -33,8 +33,9 @@ MAX_ROUNDS = 4
 
 
 @dataclass
-class _Plan:
-    """One request being served: its prompt, form and the candidates gathered so far."""
+class Plan:
+    """One request being served (`Composer.plan`): its prompt, form and the candidates gathered
+    so far."""
 
     request: ComposeRequest
     form: str
@@ -73,7 +74,7 @@ class Composer:
     def __init__(self, model: Any, tokenizer: Any = None, *, template: Any = None,
                  reranker: Reranker | None = None, name: str = "local",
                  adapter: str | None = None, oversample: float = 1.5,
-                 max_rounds: int = MAX_ROUNDS):
+                 max_rounds: int = MAX_ROUNDS, shared_prefill: bool = True):
         self.loaded = model if isinstance(model, LoadedModel) else LoadedModel(model, tokenizer)
         self.template = resolve_template(template, self.loaded.tokenizer)
         self.reranker = reranker or Reranker()
@@ -81,6 +82,9 @@ class Composer:
         self.adapter = adapter
         self.oversample = oversample
         self.max_rounds = max_rounds
+        # the rows of one prompt share one prefill of it (False: each row prefills its own,
+        # as generate alone does; the sequences are the same)
+        self.shared_prefill = shared_prefill
         self.table_info: dict[str, Any] | None = None
         self._table: tuple[Any, Any] | None = None
         self._end_cache: dict[str, Any] = {}
@@ -137,7 +141,7 @@ class Composer:
         """Serves several requests with one generate call (more only when constrained rows
         must be resampled, or adapters of a kind PEFT cannot mix in one batch)."""
         start = time.perf_counter()
-        plans = [self._plan(r) for r in requests]
+        plans = [self.plan(r) for r in requests]
         calls = 0
         with self.loaded.lock:
             seeds = [p.request.seed for p in plans if p.request.seed is not None]
@@ -146,7 +150,7 @@ class Composer:
 
                 torch.manual_seed(seeds[0])
             for round_no in range(self.max_rounds):
-                rows: list[_Plan] = []
+                rows: list[Plan] = []
                 for plan in plans:
                     wanted = plan.rows_wanted(round_no, self.oversample)
                     if wanted:
@@ -159,7 +163,9 @@ class Composer:
         return [self._result(p, calls, elapsed) for p in plans]
 
     # -- planning -----------------------------------------------------------------------------
-    def _plan(self, req: ComposeRequest) -> _Plan:
+    def plan(self, req: ComposeRequest) -> Plan:
+        """How `req` is served: its prompt (the model's template), form, meter, adapter and
+        token budget; `Plan.rows_wanted` says how many rows each round samples."""
         from tsukeku.generation.constraints import Meter
         from tsukeku.generation.seat_compose import resolve
 
@@ -175,7 +181,7 @@ class Composer:
         if meter is not None:
             # a verse cut short is no verse: room for every mora spelt in byte pieces
             budget = max(budget, 4 * sum(meter.caps) + len(meter.caps) + 1)
-        return _Plan(req, form, spaced, prompt, meter, adapter, budget, job=job)
+        return Plan(req, form, spaced, prompt, meter, adapter, budget, job=job)
 
     def _check_adapter(self, adapter: str | None) -> None:
         if adapter is None or adapter == BASE_ADAPTER:
@@ -222,7 +228,7 @@ class Composer:
 
         return automaton_for(self.token_table(), self.end_ids(), _vocab_size(self.model))
 
-    def _adapter_groups(self, rows: list[_Plan]) -> list[tuple[str, Any, list[int]]]:
+    def _adapter_groups(self, rows: list[Plan]) -> list[tuple[str, Any, list[int]]]:
         """(mode, value, row indices): how the rows' adapters are applied in generate calls."""
         if not self.loaded.is_peft:
             return [("plain", None, list(range(len(rows))))]
@@ -238,14 +244,14 @@ class Composer:
             groups.setdefault(name, []).append(i)
         return [("base" if n == BASE_ADAPTER else "set", n, idx) for n, idx in groups.items()]
 
-    def _generate(self, rows: list[_Plan]) -> int:
+    def _generate(self, rows: list[Plan]) -> int:
         calls = 0
         for mode, value, idx in self._adapter_groups(rows):
             self._generate_group([rows[i] for i in idx], mode, value)
             calls += 1
         return calls
 
-    def _generate_group(self, rows: list[_Plan], mode: str, adapter: Any) -> None:
+    def _generate_group(self, rows: list[Plan], mode: str, adapter: Any) -> None:
         import contextlib
 
         import torch
@@ -294,7 +300,7 @@ class Composer:
         ctx: Any = self.loaded.using(adapter) if mode in ("base", "set") else contextlib.nullcontext()
         pad = tok.pad_token_id if tok.pad_token_id is not None else end_ids[0]
         with ctx, torch.inference_mode():
-            if len(distinct) < len(rows) and prompt_len > 1:
+            if self.shared_prefill and len(distinct) < len(rows) and prompt_len > 1:
                 kwargs["cache"] = self._shared_prefill(enc_distinct, row_of, [k[1] for k in distinct]
                                                        if mode == "mixed" else None)
             out = model.generate(
@@ -317,7 +323,7 @@ class Composer:
         cache.batch_select_indices(row_of)
         return cache
 
-    def _collect(self, rows: list[_Plan], out: Any, prompt_len: int, end_ids: list[int],
+    def _collect(self, rows: list[Plan], out: Any, prompt_len: int, end_ids: list[int],
                  constraint: Any, forcing: Any = None) -> None:
         import torch
 
@@ -338,7 +344,7 @@ class Composer:
                       resyncs=constraint.resyncs[i] if constraint is not None else 0,
                       rejected=constraint.rejected[i] if constraint is not None else 0)
 
-    def take(self, plan: _Plan, ids: list[int], logprob: float | None, *, finished: bool,
+    def take(self, plan: Plan, ids: list[int], logprob: float | None, *, finished: bool,
              written: bool = True, resyncs: int = 0, rejected: int = 0) -> Checked:
         """One sampled row (its tokens up to and including the end token) checked and added to
         its plan; shared by `generate` batches and the step-level engine."""
@@ -370,7 +376,7 @@ class Composer:
         return checked
 
     # -- results ------------------------------------------------------------------------------
-    def _result(self, plan: _Plan, calls: int, elapsed_ms: float) -> CompositionResult:
+    def _result(self, plan: Plan, calls: int, elapsed_ms: float) -> CompositionResult:
         req = plan.request
         constrained = plan.meter is not None
         if constrained:

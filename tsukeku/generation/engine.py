@@ -2,7 +2,7 @@
 
 A background thread holds a running batch of rows (one row = one sampled candidate) with its
 KV cache (a transformers `DynamicCache`, rows left-padded to a common length). Between two
-decode steps, new requests are planned (`Composer._plan`: prompt, form, budget), their
+decode steps, new requests are planned (`Composer.plan`: prompt, form, budget), their
 distinct prompts are prefilled once and copied to their rows, and those rows are merged into
 the running batch; rows whose candidate is finished (end token, budget, or a dead end of the
 mora automaton) leave it, and the cache loses the columns no remaining row needs. A request is
@@ -194,7 +194,7 @@ class ContinuousEngine:
         """Plans a new job; returns its first rows (none when the composer answers it whole)."""
         try:
             request = self.route(job.request)
-            plan = self.composer._plan(request)
+            plan = self.composer.plan(request)
             if plan.job is not None or not self._mixable(plan.adapter):
                 # seat forcing, or an adapter PEFT cannot mix with the running rows: the
                 # composer's own batch answers it between two steps

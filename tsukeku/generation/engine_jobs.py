@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tsukeku.generation.composer import _Plan
+from tsukeku.generation.composer import Plan
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 
 log = logging.getLogger("tsukeku.generation.engine")
@@ -29,7 +29,7 @@ class Job:
     request: ComposeRequest
     listener: Listener | None = None
     stream: bool = False
-    plan: _Plan | None = None
+    plan: Plan | None = None
     submitted: float = field(default_factory=time.perf_counter)
     cancelled: bool = False
     finished: bool = False
