@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tsukeku.errors import ConfigError, DataError
-from tsukeku.io import write_dir_atomic, write_json_atomic, write_text_atomic
+from tsukeku.io import write_json_atomic, write_text_atomic
 from tsukeku.training.config import TrainConfig
 from tsukeku.training.runs import RunRecord, find_run, now_iso
 from tsukeku.training.tracking import RunRecorder
@@ -147,21 +147,22 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
     from tsukeku.training import data as D
     from tsukeku.training.data import sha256_file
     from tsukeku.training.environment import environment
-    from tsukeku.training.job import (
-        OutOfMemory,
+    from tsukeku.training.job import default_name
+    from tsukeku.training.lifecycle import (
         RunResult,
-        _device_and_precision,
-        _is_oom,
-        _oom_message,
-        _quiet_libraries,
-        _shared_run_dir,
-        _state,
-        default_name,
+        device_and_precision,
+        loss_metrics,
+        quiet_libraries,
+        resume_point,
+        save_outputs,
+        shared_run_dir,
+        start_tracker,
+        state,
+        train_recorded,
+        trainer_arguments,
     )
-    from tsukeku.training.tracking import MlflowTracker, default_tracking_uri, latest_checkpoint
-    from tsukeku.training.trainer import without_kv_cache
 
-    _quiet_libraries(quiet)
+    quiet_libraries(quiet)
     # TRL passes gradient_checkpointing, which transformers renames in v6 (a warning per call)
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated.*",
                             category=FutureWarning)
@@ -177,19 +178,13 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
 
         datasets.disable_progress_bars()
     data_dir = D.check_dataset_dir(cfg.data)
-    device, precision = _device_and_precision(cfg)
-    main = _state().is_main_process
+    device, precision = device_and_precision(cfg)
+    main = state().is_main_process
 
     checkpoint, previous = None, None
     if resuming:
         assert run_dir is not None
-        previous = RunRecord.load(run_dir)
-        if previous.status == "completed":
-            raise ConfigError(f"run {run_dir} has already completed; nothing to resume")
-        checkpoint = latest_checkpoint(run_dir / "checkpoints")
-        if checkpoint is None:
-            raise ConfigError(f"run {run_dir} has no complete checkpoint to resume from; "
-                              "start a new run (checkpoints are written every --save-steps)")
+        previous, checkpoint = resume_point(run_dir)
         old = json.loads((run_dir / "data_manifest.json").read_text(encoding="utf-8"))
         if old.get("preferences", {}).get("sha256") != sha256_file(Path(opts.preferences)):
             raise ConfigError(f"the preference file {opts.preferences} changed since run "
@@ -214,10 +209,10 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
     }
     manifest["sft_adapter"] = str(adapter_dir.resolve())
     if not resuming:
-        run_dir = _shared_run_dir(cfg, cfg.name or default_name(cfg))
+        run_dir = shared_run_dir(cfg, cfg.name or default_name(cfg))
     assert run_dir is not None
 
-    world = _state().num_processes
+    world = state().num_processes
     updates = max(1, math.ceil(len(train_pairs) / (cfg.batch_size * world)) // cfg.grad_accum)
     total_steps = cfg.max_steps or math.ceil(updates * cfg.epochs)
     lr = cfg.resolved_lr(is_tiny(base))
@@ -243,15 +238,10 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
             write_json_atomic(run_dir / "data_manifest.json", manifest)
         write_json_atomic(run_dir / "environment.json", environment())
         if cfg.mlflow:
-            uri = cfg.tracking_uri or default_tracking_uri(Path(cfg.runs_dir))
-            tracker = MlflowTracker(uri, cfg.experiment, artifact_root=Path(cfg.runs_dir) / "mlartifacts")
-            run_id = tracker.start(run_dir.name, (record.mlflow or {}).get("run_id"),
-                                   tags={"tsukeku.run_dir": str(run_dir.resolve()),
-                                         "tsukeku.method": "dpo"})
-            record.mlflow = {"tracking_uri": uri, "experiment": cfg.experiment, "run_id": run_id}
-            tracker.log_params({**cfg.flat(), "lr_resolved": lr, "precision_resolved": precision,
-                                "base_resolved": base, "sft_adapter": str(adapter_dir),
-                                "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs)})
+            tracker = start_tracker(cfg, record, run_dir, "dpo", {
+                "lr_resolved": lr, "precision_resolved": precision, "base_resolved": base,
+                "sft_adapter": str(adapter_dir), "train_pairs": len(train_pairs),
+                "eval_pairs": len(eval_pairs)})
         record.save(run_dir)
 
     from datasets import Dataset
@@ -261,36 +251,12 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
 
     use_cpu = device == "cpu"
     args = DPOConfig(
-        output_dir=str(run_dir / "checkpoints"),
+        **trainer_arguments(cfg, run_dir, lr=lr, total_steps=total_steps, precision=precision,
+                            evaluate=bool(eval_pairs), quiet=quiet, use_cpu=use_cpu),
         beta=opts.beta,
         loss_type=[opts.loss_type, *(["sft"] if opts.sft_weight else [])],
         loss_weights=[1.0, opts.sft_weight] if opts.sft_weight else None,
         max_length=cfg.max_length,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size or cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=lr,
-        lr_scheduler_type=cfg.schedule,
-        warmup_steps=int(round(cfg.warmup_ratio * total_steps)),
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        logging_steps=cfg.logging_steps,
-        eval_strategy="steps" if cfg.eval_steps and eval_pairs else "no",
-        eval_steps=cfg.eval_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        report_to="none",
-        disable_tqdm=quiet,
-        dataloader_num_workers=0,
-        use_cpu=use_cpu,
-        include_num_input_tokens_seen="non_padding",
         # TRL turns it on by default; a run takes the project's default (off) unless asked
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
@@ -301,20 +267,8 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
                          processing_class=tokenizer, callbacks=[recorder, *(callbacks or [])])
     if quiet:
         trainer.remove_callback(PrinterCallback)
-    try:
-        with without_kv_cache(model):
-            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        if record is not None:
-            record.status, record.error = status, str(err)[:2000]
-            record.save(run_dir)
-            if tracker is not None:
-                tracker.end("KILLED" if status == "interrupted" else "FAILED")
-        if _is_oom(err):
-            raise OutOfMemory(_oom_message(cfg, device)) from None
-        raise
-
+    result = train_recorded(trainer, model, checkpoint=checkpoint, record=record, run_dir=run_dir,
+                            tracker=tracker, cfg=cfg, device=device)
     model = trainer.model
     evaluation = evaluate_run(model, tokenizer, encoded, eval_pairs, cfg)
     train_rows = [r for r in recorder.rows if r.get("kind") == "train"]
@@ -330,31 +284,14 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
         model.delete_adapter(REFERENCE)  # what is saved and merged is the tuned adapter alone
 
     if record is not None:
-        from tsukeku.training.card import model_card
-        from tsukeku.training.job import _read_json, _save_template
-
-        write_dir_atomic(run_dir / "adapter", lambda d: model.save_pretrained(d, safe_serialization=True))
-        write_dir_atomic(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(d))
-        _save_template(template, run_dir)
-        write_json_atomic(run_dir / "eval.json", evaluation)
-        if cfg.merge:
-            from tsukeku.training.merge import merge_run
-
-            merge_run(run_dir, run_dir / "merged", model=model, tokenizer=tokenizer)
-        record.status, record.error, record.finished = "completed", None, now_iso()
-        record.summary = {k: evaluation[k]["loss"] for k in ("validation", "test", "validation_base",
-                          "test_base", "validation_sft", "test_sft") if k in evaluation}
-        write_text_atomic(run_dir / "README.md", model_card(
-            record.to_dict(), cfg.flat(), evaluation, manifest, _read_json(run_dir / "environment.json")))
-        record.save(run_dir)
-        if tracker is not None:
-            flat = {f"{k}_loss": v["loss"] for k, v in evaluation.items()
-                    if isinstance(v, dict) and "loss" in v}
-            flat.update({f"preference_{k}": v for k, v in evaluation.get("preferences", {}).items()
-                         if isinstance(v, float)})
-            tracker.log_metrics(flat, step=trainer.state.global_step)
-            tracker.log_artifacts(run_dir)
-            tracker.end("FINISHED")
+        metrics = loss_metrics(evaluation)
+        metrics.update({f"preference_{k}": v for k, v in evaluation.get("preferences", {}).items()
+                        if isinstance(v, float)})
+        save_outputs(model, tokenizer, template, evaluation, run_dir=run_dir, record=record,
+                     tracker=tracker, cfg=cfg, manifest=manifest,
+                     summary_keys=("validation", "test", "validation_base", "test_base",
+                                   "validation_sft", "test_sft"),
+                     metrics=metrics, step=trainer.state.global_step)
     del trainer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
