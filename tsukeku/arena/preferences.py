@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tsukeku.arena.store import ArenaStore, Battle, BattleNotFound
+from tsukeku.arena.store import ArenaStore, Battle
 from tsukeku.errors import InputError
 from tsukeku.prompts import PromptTemplate
 
@@ -73,14 +73,17 @@ def preference_rows(store: ArenaStore, template: PromptTemplate,
                     counts: ExportCounts | None = None) -> Iterator[dict[str, Any]]:
     """Every decided vote of `store`, oldest first, as preference rows."""
     counts = counts if counts is not None else ExportCounts()
-    for vote in store.votes():
+    votes = store.votes()
+    # Read after the votes: a voted battle is never pruned, so each vote finds its battle here.
+    battles = {battle.id: battle for battle in store.battles()}
+    for vote in votes:
         if vote.winner not in DECISIVE:
             counts.undecided += 1
             continue
         try:
-            battle = store.get_battle(vote.battle_id)
+            battle = battles[vote.battle_id]
             row = preference_row(battle, vote.winner, vote.created_at, template)
-        except (BattleNotFound, InputError, KeyError):
+        except (InputError, KeyError):
             counts.unusable += 1
             continue
         counts.written += 1
