@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,21 +120,7 @@ def evaluate_own(
     """Ku-level morae of ``counter(ku) -> (morae per ku, readings)`` against our readings."""
     res = CountResult()
     for v in verses:
-        got, readings = counter(list(v.ku))
-        whole = True
-        for i, (text, kana, m, rd) in enumerate(zip(v.ku, v.readings, got, readings, strict=True)):
-            truth, _notes = truth_morae(kana)
-            res.ku_total += 1
-            if m == truth:
-                res.ku_correct += 1
-            else:
-                whole = False
-                res.misses.append(
-                    {"id": v.id, "ku_index": i, "ku": text, "reference": kana,
-                     "reference_morae": truth, "reading": rd, "morae": m}
-                )  # fmt: skip
-        res.poems_total += 1
-        res.poems_whole += whole
+        _score_poem(res, v.id, v.ku, v.readings, counter)
     return res
 
 
@@ -195,24 +181,35 @@ def evaluate_counts(
     res = CountResult()
     for r in records:
         kus = hyakunin_ku([r])
-        texts = [t for _i, t, _k in kus]
-        got, readings = poem_counter(texts)
-        whole = True
-        for i, ((_id, text, kana), m, rd) in enumerate(zip(kus, got, readings, strict=True)):
-            truth, notes = truth_morae(kana)
-            res.data_notes.extend(f"id {r['id']}: {n}" for n in notes)
-            res.ku_total += 1
-            if m == truth:
-                res.ku_correct += 1
-            else:
-                whole = False
-                res.misses.append(
-                    {"id": r["id"], "ku_index": i, "ku": text, "reference": kana,
-                     "reference_morae": truth, "reading": rd, "morae": m}
-                )  # fmt: skip
-        res.poems_total += 1
-        res.poems_whole += whole
+        notes = _score_poem(res, r["id"], [t for _i, t, _k in kus], [k for _i, _t, k in kus],
+                            poem_counter)
+        res.data_notes.extend(f"id {r['id']}: {n}" for n in notes)
     return res
+
+
+def _score_poem(
+    res: CountResult, poem_id: int | str, texts: Sequence[str], kanas: Sequence[str],
+    counter: Callable[[list[str]], tuple[list[int], list[str]]],
+) -> list[str]:
+    """Adds one poem's ku (``counter`` against the reference kana) to ``res``; returns the
+    reference's data notes."""
+    got, readings = counter(list(texts))
+    whole, notes = True, []
+    for i, (text, kana, m, rd) in enumerate(zip(texts, kanas, got, readings, strict=True)):
+        truth, ku_notes = truth_morae(kana)
+        notes.extend(ku_notes)
+        res.ku_total += 1
+        if m == truth:
+            res.ku_correct += 1
+        else:
+            whole = False
+            res.misses.append(
+                {"id": poem_id, "ku_index": i, "ku": text, "reference": kana,
+                 "reference_morae": truth, "reading": rd, "morae": m}
+            )  # fmt: skip
+    res.poems_total += 1
+    res.poems_whole += whole
+    return notes
 
 
 def ours_with_meter(texts: list[str]) -> tuple[list[int], list[str]]:
