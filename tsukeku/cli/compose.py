@@ -51,6 +51,7 @@ def compose(
     With --chain (or --season/--topic/--profile), the next verse of a renga for its seat."""
     from rich.console import Console
 
+    from tsukeku.corpus.model import KIND_FORM
     from tsukeku.errors import InputError
     from tsukeku.generation.types import ComposeRequest
 
@@ -64,8 +65,8 @@ def compose(
         raise InputError("give the 前句 (VERSE …) or a chain file (--chain FILE)")
     if seat_mode:
         verses, prof, seat = _seat(chain, list(previous or ()), profile, season, topic)
-        if form != "auto" and form != _SEAT_FORMS[seat.kind]:
-            raise InputError(f"the seat asks a {seat.kind} ({_SEAT_FORMS[seat.kind]}); "
+        if form != "auto" and form != KIND_FORM[seat.kind]:
+            raise InputError(f"the seat asks a {seat.kind} ({KIND_FORM[seat.kind]}); "
                              f"--form {form} does not fit it")
     else:
         request = ComposeRequest(previous=previous[0] if len(previous) == 1 else list(previous),
@@ -83,9 +84,6 @@ def compose(
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return
     _print(result)
-
-
-_SEAT_FORMS = {"長句": "5-7-5", "短句": "7-7"}
 
 
 def _seat(chain: str | None, verses: list[str], profile: str | None, season: str | None,
