@@ -8,12 +8,12 @@ Each violation is a dict: `rule` (the checker's rule id, or `form` for the mora 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from tsukeku.corpus.model import KIND_FORM, SEASONS
 from tsukeku.errors import InputError
+from tsukeku.prompts import clean_verse
 from tsukeku.renga.check import ERROR, check, check_candidate
 from tsukeku.renga.classify import classify
 from tsukeku.renga.profiles import Profile
@@ -34,7 +34,6 @@ RULE_WORDS: dict[str, tuple[str, str]] = {
     "sarikirai": ("去嫌", "同じ題材は間をあけて使います"),
     "ageku": ("挙句", "挙句は花の季（春）で穏やかに結びます"),
 }
-_SPACES = re.compile(r"[\s\u3000]+")
 
 
 @dataclass
@@ -76,11 +75,6 @@ def explain(v: Any) -> dict[str, Any]:
     return {**d, "name": name, "hint": hint}
 
 
-def normalise(text: str) -> str:
-    """Any run of spaces (full-width too, newlines) → one ASCII space."""
-    return _SPACES.sub(" ", text).strip()
-
-
 def chain_of(verses: Any) -> list[dict[str, Any]]:
     """Stored verses as the checker reads them (text and kind; it classifies the text itself)."""
     return [{"text": v.text, "kind": v.kind} for v in verses]
@@ -90,7 +84,7 @@ def evaluate(verses: Any, text: str, kind: str, profile: Profile) -> Evaluation:
     """`text` as the next verse after `verses`. Unreadable text raises InputError."""
     from tsukeku.prosody import check_form
 
-    text = normalise(text)
+    text = clean_verse(text)
     if not text:
         raise InputError("type a verse: ku separated by spaces (5-7-5 or 7-7)")
     form = KIND_FORM[kind]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tsukeku.generation.types import MAX_VERSE_CHARS, ComposeRequest, CompositionResult
+from tsukeku.prompts import clean_verse
 from tsukeku.renga.profiles import FORM_PROFILES, load_profile, profile_names
 from tsukeku.sessions.errors import (
     BadSessionInput,
@@ -37,7 +38,7 @@ from tsukeku.sessions.errors import (
     SeatTaken,
     SessionOver,
 )
-from tsukeku.sessions.rules import Evaluation, chain_violations, evaluate, normalise
+from tsukeku.sessions.rules import Evaluation, chain_violations, evaluate
 from tsukeku.sessions.turns import FORMS, profile_of, seat_info, whose_turn
 from tsukeku.store.errors import SeatConflict
 
@@ -98,7 +99,7 @@ class SessionService:
         prof = load_profile(profile or FORM_PROFILES[form])
         if prof.form != form:
             raise BadSessionInput(f"rule profile {prof.name!r} is for a {prof.form}, not a {form}")
-        title = normalise(title or "") or f"{form}の座"
+        title = clean_verse(title or "") or f"{form}の座"
         if len(title) > lim.max_title_chars:
             raise LimitReached(f"the title is longer than {lim.max_title_chars} characters")
         if not participants:
@@ -134,7 +135,7 @@ class SessionService:
         return {"name": name, "kind": kind, "model": model, "is_host": bool(p.get("is_host"))}
 
     def _name(self, name: str) -> str:
-        name = normalise(name)
+        name = clean_verse(name)
         if not name:
             raise BadSessionInput("give a display name")
         if len(name) > self.limits.max_name_chars:
