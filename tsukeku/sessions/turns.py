@@ -1,8 +1,7 @@
 """Whose turn it is and what the next seat asks, from a session record alone (no I/O).
 
-The seat's requirement in words (「秋・月の座 — 長句」) comes from `tsukeku.renga.seat` when that
-module is installed (it knows season runs and 去嫌); until then only what the rule profile says
-outright is described: the kind, the section and the moon and blossom seats.
+The seat's requirement in words (「秋・月の座 — 長句」), its season and topics come from
+`tsukeku.renga.seat` (it knows season runs and 去嫌).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any
 
 from tsukeku.corpus.model import KIND_FORM
 from tsukeku.renga.profiles import Profile, load_profile
+from tsukeku.renga.seat import next_seat
 
 # The profile each form of session plays by unless another is named.
 FORMS = ("歌仙", "半歌仙")
@@ -48,25 +48,8 @@ def seat_info(record: Any) -> SeatInfo | None:
         return None
     kind = kind_of_seat(seat)
     section = prof.section_name(seat)
-    try:
-        from tsukeku.renga.seat import next_seat  # the seat-aware helper, when installed
-    except ImportError:
-        next_seat = None
-    if next_seat is not None:
-        s = next_seat([_verse_map(v) for v in record.verses], prof)
-        season = getattr(s, "season", None)
-        topics = tuple(getattr(s, "topics", ()) or ())
-        return SeatInfo(seat, kind, KIND_FORM[kind], section, s.describe(), season, topics)
-    topics = tuple(t for t, seats in (("月", prof.moon_seats), ("花", prof.blossom_seats))
-                   if seat in seats)
-    name = {"月": "月の座", "花": "花の座"}
-    head = "・".join(name[t] for t in topics)
-    if seat == 1:
-        head = "発句（当季・切字）"
-    elif seat == prof.length:
-        head = "挙句" + (f"・{head}" if head else "")
-    description = f"{head} — {kind}" if head else kind
-    return SeatInfo(seat, kind, KIND_FORM[kind], section, description, None, topics)
+    s = next_seat([_verse_map(v) for v in record.verses], prof)
+    return SeatInfo(seat, kind, KIND_FORM[kind], section, s.describe(), s.season, s.topics)
 
 
 def _verse_map(v: Any) -> dict[str, Any]:
@@ -76,7 +59,7 @@ def _verse_map(v: Any) -> dict[str, Any]:
 def whose_turn(record: Any) -> Any | None:
     """The participant whose turn it is (rotation), or None: 出勝 (anyone), or the chain is over
     or closed."""
-    if record.status != "open" or seat_info(record) is None:
+    if record.status != "open" or len(record.verses) >= profile_of(record).length:
         return None
     if record.turn_order != "rotation" or not record.participants:
         return None
