@@ -42,7 +42,32 @@ class _Pending:
     started: float | None = field(default=None)
 
 
-class MicroBatcher:
+class _Queued:
+    """What both batchers share: the bounded wait queue and its gauge."""
+
+    name: str
+    queue_size: int
+    retry_after_s: int
+    metrics: Metrics | None
+
+    @property
+    def depth(self) -> int:
+        raise NotImplementedError
+
+    def _check_room(self) -> None:
+        if self.depth >= self.queue_size:
+            raise QueueFull(
+                f"model {self.name!r} has {self.queue_size} requests waiting; retry after "
+                f"{self.retry_after_s} s",
+                retry_after_s=self.retry_after_s,
+            )
+
+    def _set_depth(self) -> None:
+        if self.metrics is not None:
+            self.metrics.queue_depth.labels(self.name).set(self.depth)
+
+
+class MicroBatcher(_Queued):
     mode = "window"
 
     def __init__(
@@ -123,12 +148,7 @@ class MicroBatcher:
         `queue_size` requests are already waiting."""
         if not self._tasks or self._wakeup is None:
             raise Unavailable(f"model {self.name!r} is not started")
-        if self.depth >= self.queue_size:
-            raise QueueFull(
-                f"model {self.name!r} has {self.queue_size} requests waiting; retry after "
-                f"{self.retry_after_s} s",
-                retry_after_s=self.retry_after_s,
-            )
+        self._check_room()
         loop = asyncio.get_running_loop()
         item = _Pending(request, loop.create_future(), loop.time(), request_id)
         self._pending.append(item)
@@ -251,12 +271,8 @@ class MicroBatcher:
         self.metrics.batches.labels(self.name).inc()
         self.metrics.batch_seconds.labels(self.name).observe(seconds)
 
-    def _set_depth(self) -> None:
-        if self.metrics is not None:
-            self.metrics.queue_depth.labels(self.name).set(self.depth)
 
-
-class ContinuousBatcher:
+class ContinuousBatcher(_Queued):
     """Continuous batching for a local model (`tsukeku.generation.engine.ContinuousEngine`):
     requests join the running batch between decode steps and leave it when answered; no window.
     Same interface as `MicroBatcher`, plus `stream` (token deltas as they are decoded)."""
@@ -299,14 +315,6 @@ class ContinuousBatcher:
     @property
     def running(self) -> int:
         return self.engine.running
-
-    def _check_room(self) -> None:
-        if self.depth >= self.queue_size:
-            raise QueueFull(
-                f"model {self.name!r} has {self.queue_size} requests waiting; retry after "
-                f"{self.retry_after_s} s",
-                retry_after_s=self.retry_after_s,
-            )
 
     def submit(self, request: ComposeRequest, request_id: str | None = None
                ) -> asyncio.Future[CompositionResult]:
@@ -357,10 +365,6 @@ class ContinuousBatcher:
         return {"decode_steps": steps,
                 "mean_requests_per_step": round(self.engine.request_steps / steps, 3)
                 if steps else 0.0}
-
-    def _set_depth(self) -> None:
-        if self.metrics is not None:
-            self.metrics.queue_depth.labels(self.name).set(self.depth)
 
 
 def _resolve(future: asyncio.Future[CompositionResult], result: object,
