@@ -243,11 +243,7 @@ class ComposeService:
             self._count(name, "queue_full")
             raise
         except TimeoutError:
-            self._count(name, "timeout")
-            raise GenerationTimeout(
-                f"generation took longer than {self.settings.timeout_s:g} s; ask for fewer "
-                "candidates (n) or fewer tokens, or retry"
-            ) from None
+            raise self._timed_out(name) from None
         except Unavailable:  # shutting down under the request
             self._count(name, "error")
             raise
@@ -298,10 +294,7 @@ class ComposeService:
                 try:
                     kind, payload = await asyncio.wait_for(queue.get(), deadline - loop.time())
                 except TimeoutError:
-                    self._count(name, "timeout")
-                    raise GenerationTimeout(
-                        f"generation took longer than {self.settings.timeout_s:g} s; ask for "
-                        "fewer candidates (n) or fewer tokens, or retry") from None
+                    raise self._timed_out(name) from None
                 if kind == "error":
                     assert isinstance(payload, BaseException)
                     self._count(name, "invalid" if isinstance(payload, TsukekuError) else "error")
@@ -319,6 +312,12 @@ class ComposeService:
 
     def _count(self, name: str, outcome: str) -> None:
         self.metrics.compositions.labels(name, outcome).inc()
+
+    def _timed_out(self, name: str) -> GenerationTimeout:
+        self._count(name, "timeout")
+        return GenerationTimeout(
+            f"generation took longer than {self.settings.timeout_s:g} s; ask for fewer "
+            "candidates (n) or fewer tokens, or retry")
 
     def _enter(self) -> None:
         self.in_flight += 1
