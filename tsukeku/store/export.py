@@ -21,9 +21,11 @@ TABLES = ("votes", "battles", "sessions")
 
 def records(store: Store, table: str) -> Iterator[dict[str, Any]]:
     if table == "votes":
+        votes = store.arena.votes()
+        # read after the votes: a voted battle is never pruned, so every vote finds its battle
         battles = {b.id: b for b in store.arena.battles()}
-        for v in store.arena.votes():
-            b = battles[v.battle_id]  # a voted battle is never pruned
+        for v in votes:
+            b = battles[v.battle_id]
             yield {"battle_id": v.battle_id, "created_at": v.created_at, "model_a": v.model_a,
                    "model_b": v.model_b, "winner": v.winner, "previous": b.previous,
                    "answer_a": b.answer_a.get("text", ""), "answer_b": b.answer_b.get("text", "")}
