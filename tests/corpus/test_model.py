@@ -3,7 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from tsukeku.corpus.model import Chain, Link, Verse, chain_form_for_length, explain
+from tsukeku.corpus.model import Chain, Link, Verse, chain_form_for_length
+from tsukeku.errors import explain_validation
 
 LONG = {
     "text": "朝霧の 晴れゆく川に 舟を出す",
@@ -45,7 +46,7 @@ def test_verse_form_and_ku():
 def test_bad_verses_say_why(change, reason):
     with pytest.raises(ValidationError) as err:
         Verse(**{**LONG, **change})
-    assert reason in explain(err.value)
+    assert reason in explain_validation(err.value)
 
 
 def test_link_direction_context_and_alternation():

@@ -15,8 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from tsukeku.errors import explain_validation
-
 Kind = Literal["長句", "短句"]
 Season = Literal["春", "夏", "秋", "冬", "雑"]
 ChainForm = Literal["歌仙", "半歌仙", "百韻", "短連歌", "other"]
@@ -196,6 +194,3 @@ class Chain(_Record):
                 group=self.id,
             )
 
-
-# One formatter for every pydantic error (tsukeku.errors); `explain` is its name for records.
-explain = explain_validation
