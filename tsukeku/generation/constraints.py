@@ -211,6 +211,15 @@ class MoraAutomaton:
         index = torch.tensor(sids, dtype=torch.long, device=device)
         return masks.index_select(0, index)
 
+    def masked(self, sids: list[int], scores: torch.Tensor) -> torch.Tensor:
+        """`scores` (one row per state id) with the tokens each state forbids set to −inf; the
+        mask is cut or padded to the scores' vocabulary (a model's head may be wider)."""
+        mask = self.mask(sids, scores.device)
+        vocab = scores.shape[-1]
+        if mask.shape[1] != vocab:
+            mask = _fit(mask, vocab)
+        return scores.masked_fill(~mask, float("-inf"))
+
     # -- building a state ------------------------------------------------------------------------
     def _intern(self, key: StateKey, row: np.ndarray,
                 arrays: dict[str, np.ndarray] | None = None) -> int:
@@ -399,11 +408,7 @@ class MoraConstraintLogitsProcessor(LogitsProcessor):
             # one token per call: generate calls the processors once per new position
             self.advance(input_ids[:, -1].tolist())
             self._seen = length
-        mask = self.automaton.mask(self.states, scores.device)
-        vocab = scores.shape[-1]
-        if mask.shape[1] != vocab:
-            mask = _fit(mask, vocab)
-        return scores.masked_fill(~mask, float("-inf"))
+        return self.automaton.masked(self.states, scores)
 
     def advance(self, tokens: list[int]) -> None:
         """Moves each row past the token it has just written (one per row); the step-level

@@ -117,12 +117,7 @@ class RunningBatch:
             auto = self.composer.automaton()
             sids = [r.constraint.states[0] if r.constraint is not None else auto.ended
                     for r in rows]
-            allowed = auto.mask(sids, scores.device)
-            if allowed.shape[1] != scores.shape[1]:
-                from tsukeku.generation.constraints import _fit
-
-                allowed = _fit(allowed, scores.shape[1])
-            scores = scores.masked_fill(~allowed, float("-inf"))
+            scores = auto.masked(sids, scores)
         key = tuple(r.sampling for r in rows)
         if key != self._sampler_key:
             t, k, p = zip(*key, strict=True)
