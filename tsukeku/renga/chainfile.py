@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import InputError
+from tsukeku.prompts import clean_verse
 
 _FIELDS = ("text", "kind", "season", "topics", "reading", "author")
 
@@ -33,7 +34,7 @@ def _verse(obj: Any, where: str) -> dict[str, Any]:
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
         raise InputError(f'{where}: a verse record needs a non-empty "text"')
     v = {k: obj[k] for k in _FIELDS if obj.get(k) is not None}
-    v["text"] = " ".join(v["text"].replace("\u3000", " ").split())
+    v["text"] = clean_verse(v["text"])
     if "topics" in v and not isinstance(v["topics"], list | tuple):
         raise InputError(f'{where}: "topics" must be a list')
     return v
