@@ -10,23 +10,29 @@ export class ApiError extends Error {
 }
 
 export async function api(path, { body, method, signal } = {}) {
-  let response;
+  const response = await send(path, {
+    method: method || (body === undefined ? "GET" : "POST"),
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw failure(response, data);
+  return data;
+}
+
+// fetch, with a network failure (not an abort) as ApiError
+async function send(path, init) {
   try {
-    response = await fetch(path, {
-      method: method || (body === undefined ? "GET" : "POST"),
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    });
+    return await fetch(path, init);
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError("サーバーに接続できません / cannot reach the server", 0);
   }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new ApiError(messageOf(data) || `HTTP ${response.status}`, response.status, data);
-  }
-  return data;
+}
+
+function failure(response, data) {
+  return new ApiError(messageOf(data) || `HTTP ${response.status}`, response.status, data);
 }
 
 function messageOf(data) {
@@ -41,21 +47,14 @@ function messageOf(data) {
 // JSON until `[DONE]`. An error status before the stream, or an {"error"} event in it, throws
 // ApiError.
 export async function* streamEvents(path, { body, signal } = {}) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify(body),
-      signal,
-    });
-  } catch (err) {
-    if (err.name === "AbortError") throw err;
-    throw new ApiError("サーバーに接続できません / cannot reach the server", 0);
-  }
+  const response = await send(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(body),
+    signal,
+  });
   if (!response.ok || !response.body) {
-    const data = await response.json().catch(() => null);
-    throw new ApiError(messageOf(data) || `HTTP ${response.status}`, response.status, data);
+    throw failure(response, await response.json().catch(() => null));
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
