@@ -55,3 +55,28 @@ def test_form_rules_break_form_and_are_deterministic(bundled_dataset):
 def test_test_split_pairs_for_benchmarks(bundled_dataset):
     pairs = build_preferences(bundled_dataset, split="test", rules=["ku_dropped"])
     assert {p["split"] for p in pairs} == {"test"} and {p["rule"] for p in pairs} == {"ku_dropped"}
+
+
+def test_unlinked_pairs_take_another_links_fuku(bundled_dataset):
+    from tsukeku.prosody import normalise_reading
+    from tsukeku.training.preferences import UNLINKED
+
+    records = read_split(bundled_dataset, "train")
+    tpl = load_template(bundled_dataset)
+    pairs = synthetic_pairs(records, tpl, split="train", rules=[*RULES, UNLINKED])
+    unlinked = [p for p in pairs if p["rule"] == UNLINKED]
+    assert len(unlinked) == len(records)  # one beside each record's form/copy pair
+    assert len(pairs) - len(unlinked) == len(synthetic_pairs(records, tpl, split="train"))
+    by_id = {r["id"]: r for r in records}
+    fuku = {r["next"]: r for r in records}
+    for p in unlinked:
+        rec = by_id[p["id"]]
+        other = fuku[tpl.parse(p["rejected"])]  # a true 付句 of the split ...
+        assert other["id"] != rec["id"] and other["next_form"] == rec["next_form"]  # ... of another
+        assert other["next"] != rec["next"]
+        assert normalise_reading(other["next_reading"]) != normalise_reading(rec["next_reading"])
+        assert p["synthetic"] is True and p["chosen"] == tpl.target(rec["next"])
+    # only unlinked pairs when asked for them alone; deterministic
+    alone = synthetic_pairs(records, tpl, split="train", rules=[UNLINKED])
+    assert alone == unlinked
+    assert synthetic_pairs(records, tpl, split="train", rules=[UNLINKED], seed=1) != alone

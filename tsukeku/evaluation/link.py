@@ -12,6 +12,15 @@ top counts 1/(t+1) of a hit, and its reciprocal rank is the mean over the tied p
 model that scores everything alike is at chance, not at 0 or 1.
 
 Intervals: percentile bootstrap over the 前句 (resampled with replacement, fixed seed).
+
+Calibrated variant (PMI, an extra figure beside the plain one, never instead of it): the same
+candidates ranked by log p(付句 | 前句) − log p(付句 | the neutral prompt), both length-normalised
+(so the difference is the pointwise mutual information per 付句 token). The neutral prompt is the
+model's own template with an empty 前句 and no context — the "domain premise" of Holtzman et al.
+2021 (surface form competition). Likelihood alone is dominated by how typical a candidate is
+whatever the 前句 (a model that memorised the pairs still ranks common verses first); the
+difference keeps only what the 前句 adds. A candidate's neutral score does not depend on the
+item, so it is computed once per distinct (candidate, form).
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ import numpy as np
 DISTRACTORS = 9
 RESAMPLES = 2000
 LEVEL = 0.95
+NEUTRAL_PREVIOUS = ""  # the calibration prompt's 前句: the template with nothing to answer
+NEUTRAL_BATCH = 32
 
 
 @dataclass
@@ -102,6 +113,13 @@ class LinkResult:
     hits: list[float] = field(default_factory=list)
     reciprocal_ranks: list[float] = field(default_factory=list)
     candidates: int = 0
+    scores: list[list[float]] = field(default_factory=list)  # per item, candidates in order
+
+    def add(self, scores: Sequence[float]) -> None:
+        hit, rr = outcome(scores)
+        self.hits.append(hit)
+        self.reciprocal_ranks.append(rr)
+        self.scores.append([float(x) for x in scores])
 
     def summary(self, *, seed: int = 0, resamples: int = RESAMPLES) -> dict[str, Any]:
         r_low, r_high = bootstrap_interval(self.hits, seed=seed, resamples=resamples)
@@ -136,12 +154,50 @@ def score_items(backend: Any, items: Sequence[LinkItem], *, adapter: str | None 
         scores = backend.score(rec["previous"], item.candidates, form=rec["next_form"],
                                context=tuple(rec.get("context") or ()), adapter=adapter,
                                max_length=max_length)
-        hit, rr = outcome(scores)
-        result.hits.append(hit)
-        result.reciprocal_ranks.append(rr)
+        result.add(scores)
         if on_step:
             on_step()
     return result
+
+
+def neutral_scores(backend: Any, items: Sequence[LinkItem], *, adapter: str | None = None,
+                   max_length: int = 256) -> dict[tuple[str, str], float]:
+    """Each distinct (candidate, form)'s score after the neutral prompt (NEUTRAL_PREVIOUS, no
+    context): the calibration term of the PMI ranking."""
+    wanted: dict[str, list[str]] = {}
+    for item in items:
+        form = item.record["next_form"]
+        seen = wanted.setdefault(form, [])
+        seen.extend(c for c in item.candidates if c not in seen)
+    out: dict[tuple[str, str], float] = {}
+    for form, texts in wanted.items():
+        for i in range(0, len(texts), NEUTRAL_BATCH):
+            chunk = texts[i:i + NEUTRAL_BATCH]
+            scores = backend.score(NEUTRAL_PREVIOUS, chunk, form=form, context=(), adapter=adapter,
+                                   max_length=max_length)
+            out.update({(c, form): float(x) for c, x in zip(chunk, scores, strict=True)})
+    return out
+
+
+def calibrated(result: LinkResult, items: Sequence[LinkItem],
+               neutral: dict[tuple[str, str], float]) -> LinkResult:
+    """The PMI ranking of already scored items: each conditional score minus the candidate's
+    neutral score (`neutral_scores`)."""
+    if len(result.scores) != len(items):
+        raise ValueError("calibration needs the scores of the same items")
+    out = LinkResult(candidates=result.candidates)
+    for item, scores in zip(items, result.scores, strict=True):
+        form = item.record["next_form"]
+        out.add([s - neutral[(c, form)] for c, s in zip(item.candidates, scores, strict=True)])
+    return out
+
+
+def score_calibrated(backend: Any, items: Sequence[LinkItem], *, adapter: str | None = None,
+                     max_length: int = 256) -> tuple[LinkResult, LinkResult]:
+    """(plain, PMI) results of one backend on the same items."""
+    plain = score_items(backend, items, adapter=adapter, max_length=max_length)
+    neutral = neutral_scores(backend, items, adapter=adapter, max_length=max_length)
+    return plain, calibrated(plain, items, neutral)
 
 
 def link_report(backend: Any, items: Sequence[LinkItem], *, seed: int = 0, max_length: int = 256,

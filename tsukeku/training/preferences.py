@@ -5,7 +5,13 @@ renga poet would refuse on sight:
 - `ku_dropped`: one ku left out — the verse is a ku short (breaks form);
 - `ku_duplicated`: one ku said twice — a ku too many (breaks form);
 - `copies_previous`: one ku replaced by a ku of the 前句 with the same number of morae — the form
-  holds, but the 付句 repeats its 前句 instead of answering it.
+  holds, but the 付句 repeats its 前句 instead of answering it;
+- `unlinked` (asked for by name, not in the default set): the rejected verse is another 前句's
+  true 付句 of the same form from the same split — well formed and a real 付句, only not to this
+  前句. It teaches exactly what next-verse selection measures (`evaluation.link`). It is not
+  drawn against the others: each record gets one `unlinked` pair beside its one pair of the
+  other rules, the other 付句 drawn (seeded by (seed, index, 1)) among those of a different
+  text and reading.
 
 The corruptions are deterministic (seeded choice of rule and ku) rather than samples of a model:
 they need no model, cost nothing, and every rejected verse is known to break its rule — the two
@@ -30,7 +36,9 @@ import numpy as np
 
 from tsukeku.errors import DataError, InputError
 
-RULES = ("ku_dropped", "ku_duplicated", "copies_previous")
+RULES = ("ku_dropped", "ku_duplicated", "copies_previous")  # the default set
+UNLINKED = "unlinked"
+ALL_RULES = (*RULES, UNLINKED)
 
 
 def _ku(text: str) -> list[str]:
@@ -64,42 +72,72 @@ def corrupt(rec: dict[str, Any], rule: str, rng: np.random.Generator) -> tuple[s
         ku, readings = [*ku[:i], prev[j], *ku[i + 1:]], [*readings[:i], prev_r[j], *readings[i + 1:]]
         return " ".join(ku), " ".join(readings)
     else:
-        raise InputError(f"unknown preference rule {rule!r}; choose from {', '.join(RULES)}")
+        raise InputError(f"unknown preference rule {rule!r}; choose from {', '.join(RULES)} "
+                         f"(or {UNLINKED}, which takes another 前句's 付句)")
     text, reading = " ".join(ku), " ".join(readings)
     if check_form(text, rec["next_form"], reading=reading).ok:
         return None  # the corrupted verse still fits its form: no preference to learn
     return text, reading
 
 
+def _verse_key(text: str, reading: str | None) -> tuple[str, str]:
+    from tsukeku.prosody import normalise_reading
+
+    return "".join(text.split()), normalise_reading(reading) if reading else ""
+
+
+def unlinked_texts(records: Sequence[dict[str, Any]], seed: int) -> list[str | None]:
+    """Per record (at index n), another record's 付句 of the same form whose text and reading
+    both differ from its own, drawn by a generator seeded with (seed, n, 1); None where the split
+    has none."""
+    keys = [_verse_key(r["next"], r.get("next_reading")) for r in records]
+    out: list[str | None] = []
+    for n, rec in enumerate(records):
+        text, reading = keys[n]
+        others = [j for j, r in enumerate(records) if r["next_form"] == rec["next_form"]
+                  and keys[j][0] != text and not (reading and keys[j][1] == reading)]
+        rng = np.random.default_rng([seed, n, 1])
+        out.append(records[others[int(rng.integers(len(others)))]]["next"] if others else None)
+    return out
+
+
+def _pair(rec: dict[str, Any], template: Any, rejected: str, rule: str, split: str) -> dict[str, Any]:
+    return {
+        "prompt": template.render(rec["previous"], rec["next_form"], rec.get("context") or (), rec),
+        "chosen": template.target(rec["next"]),
+        "rejected": template.target(rejected),
+        "synthetic": True,
+        "rule": rule,
+        "id": rec.get("id"),
+        "split": split,
+        "source": "rules",
+    }
+
+
 def synthetic_pairs(records: Sequence[dict[str, Any]], template: Any, *, split: str,
                     rules: Iterable[str] = RULES, seed: int = 0) -> list[dict[str, Any]]:
-    """One pair per record where a rule applies: the rule drawn per record (seeded by (seed,
-    index), so a record's pair does not depend on the others), falling back on the other rules
-    where the drawn one cannot apply."""
+    """One pair per record where a form/copy rule applies: the rule drawn per record (seeded by
+    (seed, index), so a record's pair does not depend on the others), falling back on the other
+    rules where the drawn one cannot apply. With `unlinked` among `rules`, also one `unlinked`
+    pair per record (after all the others)."""
     rules = tuple(rules)
-    unknown = [r for r in rules if r not in RULES]
+    unknown = [r for r in rules if r not in ALL_RULES]
     if unknown or not rules:
         raise InputError(f"unknown preference rule(s) {', '.join(unknown) or '(none given)'}; "
-                         f"choose from {', '.join(RULES)}")
+                         f"choose from {', '.join(ALL_RULES)}")
+    drawn = tuple(r for r in rules if r != UNLINKED)
     out = []
     for n, rec in enumerate(records):
         rng = np.random.default_rng([seed, n])
-        for rule in [rules[k] for k in rng.permutation(len(rules))]:
+        for rule in [drawn[k] for k in rng.permutation(len(drawn))]:
             broken = corrupt(rec, rule, rng)
-            if broken is None:
-                continue
-            out.append({
-                "prompt": template.render(rec["previous"], rec["next_form"],
-                                          rec.get("context") or (), rec),
-                "chosen": template.target(rec["next"]),
-                "rejected": template.target(broken[0]),
-                "synthetic": True,
-                "rule": rule,
-                "id": rec.get("id"),
-                "split": split,
-                "source": "rules",
-            })
-            break
+            if broken is not None:
+                out.append(_pair(rec, template, broken[0], rule, split))
+                break
+    if UNLINKED in rules:
+        others = unlinked_texts(records, seed)
+        out.extend(_pair(rec, template, other, UNLINKED, split)
+                   for rec, other in zip(records, others, strict=True) if other is not None)
     return out
 
 
