@@ -10,7 +10,7 @@ from typing import Any
 
 from tsukeku.errors import InputError, TsukekuError
 from tsukeku.generation.composer import Composer
-from tsukeku.generation.loaded_model import BASE_ADAPTER, LoadedModel, adapter_base
+from tsukeku.generation.loaded_model import BASE_ADAPTER, LoadedModel
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 from tsukeku.prompts import resolve_template
@@ -66,12 +66,12 @@ class LocalHFBackend:
                         template: Any = None, known: str | os.PathLike | None = None,
                         dtype: str | None = None, device: str | None = None) -> LocalHFBackend:
         """A standalone backend (its own copy of the base). `base` None: the base the adapter
-        was trained on when that directory exists (a tsukeku run records it), else tiny."""
+        was trained on (a ModelError naming it when it is not there), or tiny without one."""
         from tsukeku.models import resolve_base
+        from tsukeku.models.loader import trained_base
 
         if base is None:
-            trained_on = adapter_base(resolve_adapter(adapter)) if adapter is not None else None
-            base = trained_on if trained_on and Path(trained_on).is_dir() else "tiny"
+            base = trained_base(resolve_adapter(adapter)) if adapter is not None else "tiny"
         loaded = LoadedModel.load(base, dtype=dtype, device=device)
         named = {k: resolve_adapter(v) for k, v in (adapters or {}).items()}
         if adapter is not None:

@@ -18,7 +18,7 @@ def compose(
     models: str | None = _O(None, "--models", help="Models file (YAML) naming the models."),
     base: str | None = _O(None, "--base",
                           help="Without --models: hub id, local dir, or tiny (default: the "
-                               "adapter's own base, else tiny)."),
+                               "base the adapter was trained on; tiny without an adapter)."),
     adapter: str | None = _O(None, "--adapter", "-a",
                              help="Without --models: adapter dir, run dir or run name."),
     template: str | None = _O(None, "--template",

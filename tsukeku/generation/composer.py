@@ -23,7 +23,7 @@ from typing import Any
 
 from tsukeku.errors import ConfigError, InputError
 from tsukeku.generation.candidates import Checked, make_candidate, rank, target_form
-from tsukeku.generation.loaded_model import BASE_ADAPTER, LoadedModel, adapter_base
+from tsukeku.generation.loaded_model import BASE_ADAPTER, LoadedModel
 from tsukeku.generation.rerank import Reranker
 from tsukeku.generation.types import ComposeRequest, CompositionResult
 from tsukeku.prompts import resolve_template
@@ -96,10 +96,12 @@ class Composer:
              *, template: Any = None, name: str | None = None, dtype: str | None = None,
              device: str | None = None, known: str | os.PathLike | None = None) -> Composer:
         """A base (hub id, dir, "tiny") with an optional adapter (dir or run dir). `base` None:
-        the base the adapter was trained on when that directory exists, else tiny."""
+        the base the adapter was trained on (a ModelError naming it when it is not there), or
+        tiny without an adapter."""
         if base is None:
-            trained_on = adapter_base(adapter) if adapter is not None else None
-            base = trained_on if trained_on and Path(trained_on).is_dir() else "tiny"
+            from tsukeku.models.loader import trained_base
+
+            base = trained_base(adapter) if adapter is not None else "tiny"
         loaded = LoadedModel.load(base, dtype=dtype, device=device)
         adapter_name = None
         adir = None

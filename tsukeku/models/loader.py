@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,45 @@ def resolve_base(name_or_path: str | os.PathLike | None) -> str:
                 "saved with save_pretrained, a hub id, or 'tiny'"
             )
         return str(path.resolve())
-    if str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
+    if _names_a_path(str(name_or_path)):
         raise ModelError(f"base model directory {name_or_path} does not exist")
     return str(name_or_path)
+
+
+def _names_a_path(name: str) -> bool:
+    """A directory, not a hub id (`org/name`)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def recorded_base(folder: str | os.PathLike) -> str | None:
+    """The base a run's run.json in `folder` names, as the run was given it."""
+    try:
+        info = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (info.get("base") or info.get("base_resolved")) if isinstance(info, dict) else None
+
+
+def trained_base(adapter: str | os.PathLike) -> str:
+    """The base to put an adapter on when none is given: the one it was trained on. That is
+    the directory its PEFT config names when it is there, else the base its run recorded as
+    given (run.json beside the adapter: `tiny` is rebuilt when its cache was cleared, a hub id
+    loads from the hub or its cache), else a hub id its config names. An adapter fits only its
+    own base, so a base that is not there is a ModelError naming it, never another base."""
+    adir = resolve_adapter_dir(adapter)
+    named = adapter_config(adir).base_model_name_or_path or None
+    if named and Path(named).is_dir():
+        return named
+    choice = recorded_base(adir) or recorded_base(adir.parent) or named
+    if choice is None:
+        raise ModelError(f"the adapter {adir} names no base (none in its adapter_config.json, no "
+                         "run.json beside it): pass the base it was trained on (--base: a hub id "
+                         "or a directory)")
+    if is_tiny(choice) or Path(choice).expanduser().is_dir() or not _names_a_path(choice):
+        return choice
+    raise ModelError(f"the adapter {adir} was trained on the base {choice}, which is not there; "
+                     "an adapter fits only its own base: make that base available at that path, "
+                     "or pass where it is now (--base DIR, or Composer.load(base, adapter))")
 
 
 def resolve_adapter_dir(adapter: str | os.PathLike) -> Path:

@@ -77,7 +77,9 @@ def single_model_spec(folder: Path) -> dict[str, Any]:
     one), when its content says what to serve; ModelError when it does not."""
     if (folder / "config.json").is_file():
         return {"kind": "local", "base": str(folder)}
-    base = _recorded_base(folder)
+    from tsukeku.models.loader import recorded_base
+
+    base = recorded_base(folder)
     if (folder / "merged" / "config.json").is_file():  # the entry point's merged weights
         return {"kind": "local", "base": base or "(not recorded)", "merged": "merged"}
     from tsukeku.errors import ModelError
@@ -91,17 +93,6 @@ def single_model_spec(folder: Path) -> dict[str, Any]:
                          "models.yaml saying which; set TSUKEKU_BASE to the base it was trained "
                          "on, or add a models.yaml (docs/serving.md)")
     return {"kind": "local", "base": base, "adapter": str(folder)}
-
-
-def _recorded_base(folder: Path) -> str | None:
-    """The base a run's run.json names, as the run was given it."""
-    import json
-
-    try:
-        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return (info.get("base") or info.get("base_resolved")) if isinstance(info, dict) else None
 
 
 def registry_loader(models: str | os.PathLike | None, *, engine: str = "hf"
