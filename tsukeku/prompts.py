@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from tsukeku.errors import ConfigError, InputError
 from tsukeku.io import write_json_atomic
@@ -43,7 +43,10 @@ _LEADING_LABEL = re.compile(r"^(?:付句|応答|システム|答え?)\s*(?:（[^
 _QUOTES = "「」『』\"'“”"
 
 
-SEAT_SEASONS = ("春", "夏", "秋", "冬", "雑")
+# A verse's season: one of the four, or 雑 (none). Here, the lowest layer that needs it, so that
+# the corpus records (tsukeku.corpus.model, above prompts) share this one list.
+Season = Literal["春", "夏", "秋", "冬", "雑"]
+SEASONS: tuple[str, ...] = get_args(Season)
 SEAT_TOPICS = ("月", "花")  # what a seat can require; other topics are not put in prompts
 _TOPIC_WORDS = {"月": "月", "花": "花（正花）"}
 
@@ -67,8 +70,8 @@ class SeatHint:
             season, topics = seat.get("season"), seat.get("topics") or ()
         else:
             season, topics = getattr(seat, "season", None), getattr(seat, "topics", ()) or ()
-        if season not in SEAT_SEASONS:
-            raise InputError(f"a seat's season is one of {' '.join(SEAT_SEASONS)}, got {season!r}")
+        if season not in SEASONS:
+            raise InputError(f"a seat's season is one of {' '.join(SEASONS)}, got {season!r}")
         return cls(season, tuple(t for t in SEAT_TOPICS if t in topics))
 
     def label(self) -> str:

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import DIRECTIONS, KIND_FORM, SEASONS, Link, Verse
+from tsukeku.corpus.model import DIRECTIONS, KIND_FORM, Link, Verse
 from tsukeku.corpus.readers import SourceData, read_sources
 from tsukeku.errors import ConfigError, DataError, TsukekuError
 from tsukeku.io import write_json_atomic, write_jsonl_atomic
+from tsukeku.prompts import SEASONS
 from tsukeku.prosody.kana import normalise_reading
 
 SPLITS = ("train", "validation", "test")

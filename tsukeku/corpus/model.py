@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from tsukeku.prompts import Season
+
 Kind = Literal["長句", "短句"]
-Season = Literal["春", "夏", "秋", "冬", "雑"]
 ChainForm = Literal["歌仙", "半歌仙", "百韻", "短連歌", "other"]
 
 KINDS: tuple[str, ...] = ("長句", "短句")
-SEASONS: tuple[str, ...] = ("春", "夏", "秋", "冬", "雑")
 # Verses in a complete chain of each form (None: no fixed length).
 CHAIN_LENGTHS: dict[str, int | None] = {
     "歌仙": 36,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tsukeku.corpus.model import KIND_FORM, SEASONS
+from tsukeku.corpus.model import KIND_FORM
 from tsukeku.errors import InputError
-from tsukeku.prompts import clean_verse
+from tsukeku.prompts import SEASONS, clean_verse
 from tsukeku.renga.check import ERROR, check, check_candidate
 from tsukeku.renga.classify import classify
 from tsukeku.renga.profiles import Profile

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from tsukeku.corpus.issues import IssueLog
-from tsukeku.corpus.model import SEASONS
 from tsukeku.corpus.readers.common import (
     SourceData,
     iter_json_array,
@@ -31,6 +30,7 @@ from tsukeku.corpus.readers.common import (
     tanka_link,
 )
 from tsukeku.errors import InputError, explain_validation
+from tsukeku.prompts import SEASONS
 
 
 def _str(rec: dict[str, Any], *keys: str) -> str | None:
