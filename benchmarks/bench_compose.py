@@ -48,11 +48,12 @@ def log(msg: str, quiet: bool) -> None:
 
 def heldout_prompts(data_dir: Path, shared: Path | None) -> tuple[list[tuple[str, str]], dict]:
     """(前句, 付句 form) pairs: test + validation 前句 of the dataset, then Hyakunin Isshu."""
+    from tsukeku.io import read_jsonl
+
     seen: set[str] = set()
     prompts: list[tuple[str, str]] = []
     for split in ("test", "validation"):
-        for line in (data_dir / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
-            link = json.loads(line)
+        for link in read_jsonl(data_dir / f"{split}.jsonl"):
             if link["previous"] not in seen:
                 seen.add(link["previous"])
                 prompts.append((link["previous"], link["next_form"]))

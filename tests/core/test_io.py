@@ -39,3 +39,40 @@ def test_dir_swap_replaces_whole_and_keeps_old_on_failure(tmp_path):
         write_dir_atomic(target, broken)
     assert sorted(p.name for p in target.iterdir()) == ["b"]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temp dirs left behind
+
+
+def test_jsonl_reader_skips_blank_and_comment_lines_and_splits_only_at_line_ends(tmp_path):
+    from tsukeku.io import iter_jsonl, read_jsonl
+
+    records = [{"a": 1}, {"text": "月\u2028花"}, ["x"]]  # U+2028 is no line end in JSON Lines
+    path = write_jsonl_atomic(tmp_path / "x.jsonl", records)
+    assert read_jsonl(path) == records
+    text = '{"a": 1}\r\n\n  # a note\r\n{"b": 2}\r{"c": 3}\n'
+    assert list(iter_jsonl("mem.jsonl", text=text, comment="#")) == [
+        (1, {"a": 1}), (4, {"b": 2}), (5, {"c": 3})]
+    path.write_bytes(("\ufeff" + text.replace("  # a note", "")).encode("utf-8"))  # a BOM
+    assert read_jsonl(path) == [{"a": 1}, {"b": 2}, {"c": 3}]
+
+
+def test_jsonl_reader_names_file_and_line_of_a_bad_line(tmp_path):
+    import pytest
+
+    from tsukeku.errors import DataError, InputError
+    from tsukeku.io import iter_jsonl, read_jsonl
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": \n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.jsonl:3: not valid JSON \(Expecting value at column"):
+        read_jsonl(path)
+    with pytest.raises(InputError, match=r"bad\.jsonl:3: not valid JSON"):
+        list(iter_jsonl(path, error=InputError))
+    skipped = []
+    assert list(iter_jsonl(path, on_bad=lambda n, err: skipped.append((n, err.msg)))) == [
+        (1, {"a": 1})]
+    assert skipped == [(3, "Expecting value")]
+    with pytest.raises(DataError, match="nowhere.jsonl: no such file"):
+        read_jsonl(tmp_path / "nowhere.jsonl")
+    assert read_jsonl(tmp_path / "nowhere.jsonl", missing_ok=True) == []
+    path.write_bytes(b'{"a": "\xff"}\n')
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_jsonl(path)

@@ -42,9 +42,9 @@ def adapter_run(backend: Any) -> dict[str, Any] | None:
 
 def loss_curve(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """Train and validation loss by step from a run's metrics.jsonl."""
-    from tsukeku.training.tracking import read_jsonl
+    from tsukeku.io import read_jsonl
 
-    rows = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    rows = read_jsonl(Path(run_dir) / "metrics.jsonl", missing_ok=True)
     train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train" and "loss" in r]
     val = [(r["step"], r["eval_loss"]) for r in rows if r.get("kind") == "eval" and "eval_loss" in r]
     return {"train": train, "eval": val}

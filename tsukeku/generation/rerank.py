@@ -22,7 +22,6 @@ Defaults: form 1.0, copy 2.0, known 5.0.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tsukeku.errors import DataError
+from tsukeku.io import iter_jsonl
 from tsukeku.prosody.analysis import content_lemmas
 
 
@@ -85,22 +85,18 @@ class Reranker:
         if not p.exists():
             raise DataError(f"{p} not found: give a dataset's train.jsonl (or its directory)")
         known: list[str] = []
-        with p.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    nxt = json.loads(line)["next"]
-                except (ValueError, KeyError, TypeError):
-                    raise DataError(f"{p}:{lineno}: not a link record with a 'next' verse") from None
-                text = nxt["text"] if isinstance(nxt, dict) else str(nxt)
-                known.append(text)
-                given = (nxt.get("reading") if isinstance(nxt, dict)
-                         else json.loads(line).get("next_reading"))
-                if given:
-                    known.append(given)
-                elif with_readings:
-                    known.append(_reading_or_empty(text))
+        for lineno, link in iter_jsonl(p):
+            try:
+                nxt = link["next"]
+            except (KeyError, TypeError):
+                raise DataError(f"{p}:{lineno}: not a link record with a 'next' verse") from None
+            text = nxt["text"] if isinstance(nxt, dict) else str(nxt)
+            known.append(text)
+            given = nxt.get("reading") if isinstance(nxt, dict) else link.get("next_reading")
+            if given:
+                known.append(given)
+            elif with_readings:
+                known.append(_reading_or_empty(text))
         return cls(known, weights)
 
     def is_known(self, text: str, reading: str = "") -> bool:

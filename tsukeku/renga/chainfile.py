@@ -7,13 +7,13 @@ file, an empty one, a JSON line that is not an object with `text`) is an InputEr
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import InputError
+from tsukeku.io import iter_jsonl
 from tsukeku.prompts import clean_verse
 
 _FIELDS = ("text", "kind", "season", "topics", "reading", "author")
@@ -56,12 +56,7 @@ def read_chain_file(path: str | os.PathLike) -> list[ChainInput]:
         raise InputError(f"{p}: empty; give one verse per line or JSON Lines records")
     if not lines[0][1].startswith("{"):
         return [ChainInput([_verse(ln, f"{p}:{no}") for no, ln in lines], where=str(p))]
-    records = []
-    for no, ln in lines:
-        try:
-            records.append((no, json.loads(ln)))
-        except json.JSONDecodeError as err:
-            raise InputError(f"{p}:{no}: not valid JSON ({err.msg})") from None
+    records = list(iter_jsonl(p, text=text, comment="#", error=InputError))
     if all(isinstance(r, dict) and "verses" in r for _, r in records):
         chains = []
         for no, r in records:

@@ -17,7 +17,6 @@ Batching (`TrainConfig.batching`):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tsukeku.errors import DataError
+from tsukeku.io import iter_jsonl
 from tsukeku.prompts import training_seat
 
 SPLITS = ("train", "validation", "test")
@@ -37,18 +37,11 @@ def read_split(data_dir: str | os.PathLike, split: str) -> list[dict[str, Any]]:
     if not path.exists():
         raise DataError(f"{path} is missing; build the dataset with `tsukeku data build --out {data_dir}`")
     records = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{n}: not valid JSON ({err.msg})") from None
-            missing = [k for k in REQUIRED_FIELDS if not rec.get(k)]
-            if missing:
-                raise DataError(f"{path}:{n}: record lacks {', '.join(missing)}")
-            records.append(rec)
+    for n, rec in iter_jsonl(path):
+        missing = [k for k in REQUIRED_FIELDS if not isinstance(rec, dict) or not rec.get(k)]
+        if missing:
+            raise DataError(f"{path}:{n}: record lacks {', '.join(missing)}")
+        records.append(rec)
     return records
 
 

@@ -3,7 +3,6 @@ MLflow, and a marker in each checkpoint once it is completely written."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,9 @@ from typing import Any
 from transformers import TrainerCallback
 
 from tsukeku.errors import ConfigError
-from tsukeku.io import write_jsonl_atomic, write_text_atomic
+from tsukeku.io import read_jsonl, write_jsonl_atomic, write_text_atomic
 
 CHECKPOINT_DONE = "tsukeku_checkpoint_complete"
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 class MlflowTracker:
@@ -107,7 +100,7 @@ class RunRecorder(TrainerCallback):
     def __init__(self, run_dir: Path, tracker: MlflowTracker | None, resume_step: int | None = None):
         self.path = run_dir / "metrics.jsonl"
         self.tracker = tracker
-        rows = read_jsonl(self.path)
+        rows = read_jsonl(self.path, missing_ok=True)
         if resume_step is not None:  # rows written after the checkpoint by the interrupted process
             rows = [r for r in rows if r.get("step", 0) <= resume_step]
         self.rows = rows

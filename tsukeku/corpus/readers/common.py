@@ -175,6 +175,18 @@ def read_text(path: str | os.PathLike) -> str:
         ) from None
 
 
+def log_not_json(log: Any, path: str | os.PathLike, data: SourceData
+                 ) -> Callable[[int, json.JSONDecodeError], None]:
+    """`tsukeku.io.iter_jsonl`'s on_bad for a corpus reader: the line is logged and counted as
+    a bad record, and reading goes on."""
+
+    def not_json(lineno: int, err: json.JSONDecodeError) -> None:
+        log.bad(path, lineno, f"not JSON ({err.msg} at column {err.colno})")
+        data.bad_records += 1
+
+    return not_json
+
+
 def read_json_poems(path: str | os.PathLike, log: Any, name: str,
                     to_link: Callable[[dict[str, Any]], Link]) -> SourceData:
     """A file holding a JSON array of poem objects → one link per poem via `to_link`; a record

@@ -7,7 +7,6 @@ order, unset defaults left out).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,9 +15,9 @@ from pydantic import ValidationError
 
 from tsukeku.corpus.issues import IssueLog
 from tsukeku.corpus.model import Chain, Link
-from tsukeku.corpus.readers.common import SourceData, read_text
+from tsukeku.corpus.readers.common import SourceData, log_not_json, read_text
 from tsukeku.errors import explain_validation
-from tsukeku.io import write_text_atomic
+from tsukeku.io import iter_jsonl, write_text_atomic
 
 
 def read_records(
@@ -29,19 +28,13 @@ def read_records(
     path = Path(path)
     data = SourceData(name=name or path.stem, path=str(path))
     seen: dict[str, int] = {}
-    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for lineno, obj in iter_jsonl(path, text=read_text(path),
+                                  on_bad=log_not_json(log, path, data)):
 
         def bad(reason: str, lineno: int = lineno) -> None:
             log.bad(path, lineno, reason)
             data.bad_records += 1
 
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as err:
-            bad(f"not JSON ({err.msg} at column {err.colno})")
-            continue
         if not isinstance(obj, dict):
             bad(f"expected a JSON object, got {type(obj).__name__}")
             continue

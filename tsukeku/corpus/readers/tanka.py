@@ -13,7 +13,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tsukeku.corpus.issues import IssueLog
 from tsukeku.corpus.readers.common import (
     SourceData,
     iter_json_array,
+    log_not_json,
     normalise_space,
     read_text,
     split_halves,
@@ -30,6 +31,7 @@ from tsukeku.corpus.readers.common import (
     tanka_link,
 )
 from tsukeku.errors import InputError, explain_validation
+from tsukeku.io import iter_jsonl
 from tsukeku.prompts import SEASONS
 
 
@@ -105,7 +107,8 @@ def tanka_record_link(rec: dict[str, Any], *, source: str, fallback_id: str):
     )
 
 
-def _records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+def _records(path: Path, text: str, not_json: Callable[[int, json.JSONDecodeError], None]
+             ) -> Iterator[tuple[int, Any]]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         delim = "\t" if suffix == ".tsv" else ","
@@ -117,13 +120,7 @@ def _records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     elif suffix == ".json":
         yield from iter_json_array(text)
     else:
-        for lineno, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield lineno, json.loads(raw)
-            except json.JSONDecodeError as err:
-                yield lineno, err
+        yield from iter_jsonl(path, text=text, on_bad=not_json)
 
 
 def read_tanka(
@@ -136,10 +133,8 @@ def read_tanka(
     data = SourceData(name=source, path=str(path))
     seen: dict[str, int] = {}
     try:
-        for lineno, rec in _records(path, read_text(path)):
+        for lineno, rec in _records(path, read_text(path), log_not_json(log, path, data)):
             try:
-                if isinstance(rec, json.JSONDecodeError):
-                    raise ValueError(f"not JSON ({rec.msg} at column {rec.colno})")
                 if not isinstance(rec, dict):
                     raise ValueError(f"expected an object per poem, got {type(rec).__name__}")
                 link = tanka_record_link(rec, source=source, fallback_id=f"{lineno:05d}")
