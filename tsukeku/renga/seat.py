@@ -19,12 +19,12 @@ from functools import lru_cache
 from typing import Any
 
 from tsukeku.errors import InputError
+from tsukeku.prompts import SEASONS
 from tsukeku.renga.check import VerseView, view_verse
 from tsukeku.renga.classify import VERSE_SEASONS, Classification
 from tsukeku.renga.lexicon import lexicon_for
 from tsukeku.renga.profiles import SEASON_CLASS, Profile, load_profile
 
-SEASONS = (*VERSE_SEASONS, "雑")
 # The season of the day, for the 発句's 当季 (months by the modern calendar).
 _MONTH_SEASON = {
     **dict.fromkeys((3, 4, 5), "春"),

@@ -16,7 +16,7 @@ def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str 
     """Writes base + adapter merged (PEFT merge_and_unload) with the tokenizer, prompt.json and a
     manifest (models.yaml, `training.manifest`) to `out`, atomically (a temporary sibling renamed
     into place)."""
-    from tsukeku.models.loader import adapter_config, load_model
+    from tsukeku.models.loader import adapter_config, load_model, trained_base
     from tsukeku.training.manifest import run_manifest
     from tsukeku.training.runs import read_run
 
@@ -29,10 +29,7 @@ def merge_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, dtype: str 
     adapter_config(run_dir / "adapter")  # a readable PEFT config, or a ModelError that says so
     info = read_run(run_dir)
     if model is None:
-        base = info.get("base_resolved") or info.get("base")
-        if base and not Path(base).exists() and info.get("base") in (None, "tiny", "tiny:test"):
-            base = info.get("base")  # the tiny cache was cleared: rebuild it
-        model, tokenizer = load_model(base, dtype=dtype or "fp32", device="cpu",
+        model, tokenizer = load_model(trained_base(run_dir / "adapter"), dtype=dtype or "fp32", device="cpu",
                                       adapter=run_dir / "adapter")
     merged = model.merge_and_unload()
 
