@@ -14,6 +14,10 @@ closed-loop HTTP clients posting 前句 from the bundled corpus to POST /invocat
    clients is stated against it).
 3. Load: 32 concurrent clients for 2 minutes on the continuous server: 5xx count and the
    server process's RSS growth (psutil, after a warm-up vs at the end).
+4. Engine steps, in this process once the servers are gone (same model, same torch threads):
+   the median time of one continuous-batching step with 1 closed-loop client vs 16, in
+   alternating rounds — what bounds the p95 goal (a request at 16 clients takes about as many
+   steps as alone, each step_ms_16 instead of step_ms_1).
 """
 
 from __future__ import annotations
@@ -296,6 +300,12 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         batched.stop()
 
+    # -- engine steps in this process (the servers are gone) ------------------------------------
+    out["steps"] = engine_steps(base, adapter, args.threads, args.step_seconds, args.step_rounds,
+                                texts, args.n)
+    print(f"steps     @1/@16: {out['steps'][1]['step_ms']:.1f} / "
+          f"{out['steps'][16]['step_ms']:.1f} ms", file=sys.stderr)
+
     out["config"] = {"base": str(base), "adapter": str(adapter) if adapter else None,
                      "n": args.n, "constrained": True, "clients": args.clients,
                      "load_clients": args.load_clients, "seconds": args.seconds,
@@ -304,8 +314,69 @@ def run(args: argparse.Namespace) -> dict:
                      "load_average": load_at_start,
                      "max_batch": args.max_batch, "batch_window_ms": args.window_ms,
                      "single_seconds": args.single_seconds,
+                     "step_seconds": args.step_seconds, "step_rounds": args.step_rounds,
                      "load_average_end": [round(x, 2) for x in os.getloadavg()],
                      "server_threads": args.threads}
+    return out
+
+
+def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float, rounds: int,
+                 texts: list[str], n: int) -> dict:
+    """Median engine step time (ms) with 1 and with 16 closed-loop clients in this process,
+    alternating rounds of `seconds` each; also requests per step and the steps a request
+    lasts."""
+    import threading
+
+    import torch
+
+    from tsukeku.generation.composer import Composer
+    from tsukeku.generation.engine import ContinuousEngine
+    from tsukeku.generation.types import ComposeRequest
+
+    torch.set_num_threads(threads)
+    composer = Composer.load(base, adapter)
+    seen: dict[int, dict[str, list[float]]] = {1: {}, 16: {}}
+
+    def phase(clients: int, secs: float, seed: int) -> None:
+        steps: list[tuple[int, float]] = []
+        engine = ContinuousEngine(composer, max_requests=16,
+                                  on_step=lambda _j, req, _r, sec: steps.append((req, sec)))
+        engine.start()
+        stop = time.perf_counter() + secs
+        latencies: list[float] = []
+
+        def client(i: int) -> None:
+            rng = random.Random(seed * 1000 + i)
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                engine.submit(ComposeRequest(previous=rng.choice(texts), n=n)).wait(300)
+                latencies.append(time.perf_counter() - t0)
+
+        threads_ = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads_:
+            t.start()
+        for t in threads_:
+            t.join()
+        engine.stop()
+        if seed < 0:  # warm-up
+            return
+        rec = seen[clients]
+        rec.setdefault("step_s", []).extend(sec for _, sec in steps)
+        rec.setdefault("requests", []).extend(req for req, _ in steps)
+        rec.setdefault("latency_s", []).extend(latencies)
+
+    phase(16, 3.0, -1)
+    for r in range(rounds):
+        for clients in (1, 16):
+            phase(clients, seconds, r)
+    out = {}
+    for clients, rec in seen.items():
+        step = statistics.median(rec["step_s"])
+        out[clients] = {"step_ms": step * 1000, "steps": len(rec["step_s"]),
+                        "requests_per_step": statistics.mean(rec["requests"]),
+                        "latency_p50_ms": percentile([x * 1000 for x in rec["latency_s"]], 50),
+                        "latency_p95_ms": percentile([x * 1000 for x in rec["latency_s"]], 95)}
+        out[clients]["steps_per_request_p50"] = out[clients]["latency_p50_ms"] / 1000 / step
     return out
 
 
@@ -330,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=10.0)
     p.add_argument("--single-seconds", type=float, default=15.0,
                    help="one client at a time on the continuous server (single-request latency)")
+    p.add_argument("--step-seconds", type=float, default=6.0,
+                   help="in-process engine steps: seconds per round at 1 and at 16 clients")
+    p.add_argument("--step-rounds", type=int, default=2)
     p.add_argument("--load-warmup", type=float, default=60.0,
                    help="least 32-client warm-up before the RSS baseline")
     p.add_argument("--load-warmup-max", type=float, default=480.0,
@@ -349,11 +423,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seconds, args.load_seconds, args.warmup, args.preset = 8.0, 10.0, 3.0, "test"
         args.single_seconds = 4.0
+        args.step_seconds, args.step_rounds = 2.0, 1
         args.rounds, args.load_warmup, args.load_warmup_max = 2, 3.0, 20.0
 
     started = time.time()
     res = run(args)
     b, u, w, load = res["batched"], res["unbatched"], res["window"], res["load"]
+    steps = res["steps"]
     ratios = [x for x in res["round_ratios"] if x is not None]
     window_ratios = [x for x in res["window_round_ratios"] if x is not None]
     single_ms = res["single"]["p50"]
@@ -382,6 +458,12 @@ def main(argv: list[str] | None = None) -> int:
         "load_connection_errors": load["errors"],
         "load_rss_growth": load["rss_growth"],
         "load_p50_ms_32": load["p50"], "load_p95_ms_32": load["p95"],
+        # in-process engine steps: what the p95 goal at 16 clients is up against
+        "step_ms_1": steps[1]["step_ms"], "step_ms_16": steps[16]["step_ms"],
+        "step_ms_16_vs_1_ratio": steps[16]["step_ms"] / steps[1]["step_ms"],
+        "requests_per_step_16": steps[16]["requests_per_step"],
+        "steps_per_request_1": steps[1]["steps_per_request_p50"],
+        "steps_per_request_16": steps[16]["steps_per_request_p50"],
     }
     cfg = res["config"]
     result = {
@@ -403,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             f"for {cfg['single_seconds']:g} s on the continuous server; load: "
             f"{cfg['load_clients']} clients for {cfg['load_seconds']:g} s after a "
             f"{res['load']['warmup_s']:g} s warm-up at {cfg['load_clients']} clients (until RSS "
-            f"grew < 1% in 20 s), RSS of the server process from psutil; "
+            f"grew < 1% in 20 s), RSS of the server process from psutil; step_ms_1 / "
+            f"step_ms_16: median continuous-batching engine step in the benchmark process "
+            f"after the servers stopped (same model and torch threads), 1 vs 16 closed-loop "
+            f"clients, {cfg['step_rounds']} alternating rounds of {cfg['step_seconds']:g} s; "
             f"server torch threads {cfg['server_threads']}; the machine is shared with other "
             f"jobs (load average at start {cfg['load_average']}, at the end "
             f"{cfg['load_average_end']}); "
@@ -419,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{f['batched_vs_unbatched_throughput_ratio_16']}× (rounds {res['round_ratios']}, "
           f"window/unbatched {res['window_round_ratios']}), p50/p95 "
           f"{f['p50_ms_16']}/{f['p95_ms_16']} ms vs single {f['single_request_ms']} ms; load {cfg['load_clients']} clients: {f['load_5xx']} 5xx, RSS growth "
-          f"{f['load_rss_growth']:.1%}")
+          f"{f['load_rss_growth']:.1%}; engine step {f['step_ms_1']:.1f} ms @1 vs "
+          f"{f['step_ms_16']:.1f} ms @16")
     return 0
 
 

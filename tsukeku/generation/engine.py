@@ -177,8 +177,8 @@ class ContinuousEngine:
         with loaded.lock, torch.inference_mode():
             logits_run = self._batch.decode() if self._batch.rows else None
             if new_rows:
-                logits_new, cache, mask = self._batch.prefill(new_rows)
-                self._batch.merge(new_rows, cache, mask)
+                logits_new, cache, mask, row_of = self._batch.prefill(new_rows)
+                self._batch.merge(new_rows, cache, mask, row_of)
                 logits = logits_new if logits_run is None else torch.cat([logits_run, logits_new])
             else:
                 logits = logits_run

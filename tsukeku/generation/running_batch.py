@@ -24,8 +24,6 @@ class RunningBatch:
         self.last: list[int] = []  # the token each row feeds next
         self._cache: Any = None
         self._mask: Any = None  # (rows, columns) long: 1 where a row has a real token
-        self._sampler: Any = None
-        self._sampler_key: tuple | None = None
 
     def reset(self) -> None:
         self.rows = []
@@ -41,9 +39,10 @@ class RunningBatch:
             return loaded.using(names[0]), {}
         return contextlib.nullcontext(), {"adapter_names": names}
 
-    def prefill(self, rows: list[Row]) -> tuple[Any, Any, Any]:
-        """Logits of the first new token of each row, their cache and attention mask; each
-        distinct (prompt, adapter) is computed once and copied to its rows."""
+    def prefill(self, rows: list[Row]) -> tuple[Any, Any, Any, Any]:
+        """Logits of the first new token of each row, and the cache, attention mask and row
+        index (`row_of`: which of them each row takes) of the distinct (prompt, adapter) pairs,
+        each computed once; `merge` copies them to their rows."""
         import torch
 
         tok = self.composer.tokenizer
@@ -60,15 +59,11 @@ class RunningBatch:
             out = self.composer.model(input_ids=enc["input_ids"], attention_mask=mask,
                                       position_ids=positions, use_cache=True, logits_to_keep=1,
                                       **extra)
-        cache = _cache_of(out)
         row_of = torch.tensor([index[k] for k in keys], device=device)
-        if len(distinct) < len(rows) or bool((row_of != torch.arange(len(rows),
-                                                                       device=device)).any()):
-            cache.batch_select_indices(row_of)
-        lengths = mask.sum(-1)
+        lengths = mask.sum(-1).tolist()
         for row, k in zip(rows, keys, strict=True):
             row.pos = int(lengths[index[k]])
-        return out.logits[:, -1, :][row_of], cache, mask[row_of]
+        return out.logits[:, -1, :].index_select(0, row_of), _cache_of(out), mask, row_of
 
     def decode(self) -> Any:
         """Logits of the next token of every running row (each fed its `last` token)."""
@@ -88,27 +83,28 @@ class RunningBatch:
             row.pos += 1
         return out.logits[:, -1, :]
 
-    def merge(self, rows: list[Row], cache: Any, mask: Any) -> None:
-        """New rows join the running batch: both sides left-padded to one length."""
-        import torch
-
+    def merge(self, rows: list[Row], cache: Any, mask: Any, row_of: Any) -> None:
+        """New rows join the running batch: the prefilled prompts (`prefill`) copied to their
+        rows, both sides left-padded to one length — one copy of each cache tensor."""
         self.rows += rows
         if self._cache is None:
-            self._cache, self._mask = cache, mask
+            for layer in cache.layers:
+                layer.keys = layer.keys.index_select(0, row_of)
+                layer.values = layer.values.index_select(0, row_of)
+            self._cache, self._mask = cache, mask.index_select(0, row_of)
             return
         width = max(self._mask.shape[1], mask.shape[1])
         for old, new in zip(self._cache.layers, cache.layers, strict=True):
-            old.keys = torch.cat([_pad_left(old.keys, width, 2), _pad_left(new.keys, width, 2)])
-            old.values = torch.cat([_pad_left(old.values, width, 2),
-                                    _pad_left(new.values, width, 2)])
-        self._mask = torch.cat([_pad_left(self._mask, width, 1), _pad_left(mask, width, 1)])
+            old.keys = _stack(old.keys, new.keys, row_of, width, 2)
+            old.values = _stack(old.values, new.values, row_of, width, 2)
+        self._mask = _stack(self._mask, mask, row_of, width, 1)
 
     def sample(self, logits: Any) -> tuple[list[int], list[float]]:
         """Each row's next token (inside its form, with its sampling settings and generator)
         and its log-probability under the model."""
         import torch
 
-        from tsukeku.generation.sampling import RowSamplingLogitsProcessor
+        from tsukeku.generation.sampling import draw_rows
 
         rows = self.rows
         raw = logits.float()
@@ -118,26 +114,14 @@ class RunningBatch:
             sids = [r.constraint.states[0] if r.constraint is not None else auto.ended
                     for r in rows]
             scores = auto.masked(sids, scores)
-        key = tuple(r.sampling for r in rows)
-        if key != self._sampler_key:
-            t, k, p = zip(*key, strict=True)
-            self._sampler = RowSamplingLogitsProcessor(list(t), list(k), list(p))
-            self._sampler_key = key
-        scores = self._sampler(None, scores)  # type: ignore[arg-type]
-        probs = scores.softmax(-1)
-        tokens = torch.empty(len(rows), dtype=torch.long, device=probs.device)
-        shared = [i for i, r in enumerate(rows) if r.generator is None]
-        if shared:
-            idx = torch.tensor(shared, device=probs.device)
-            tokens[idx] = torch.multinomial(probs[idx], 1)[:, 0]
-        for i, r in enumerate(rows):
-            if r.generator is not None:
-                tokens[i] = torch.multinomial(probs[i], 1, generator=r.generator)[0]
+        t, k, p = zip(*(r.sampling for r in rows), strict=True)
+        tokens = draw_rows(scores, list(t), list(k), list(p), [r.generator for r in rows])
         lp = torch.log_softmax(raw, -1).gather(1, tokens.unsqueeze(1))[:, 0]
         return tokens.tolist(), lp.tolist()
 
     def select(self, keep: list[int]) -> None:
-        """Only the rows at `keep` stay (with their cache rows)."""
+        """Only the rows at `keep` stay (with their cache rows); columns no remaining row
+        attends to (left padding of rows that left) go too — one copy of each cache tensor."""
         import torch
 
         self.rows = [self.rows[i] for i in keep]
@@ -145,16 +129,14 @@ class RunningBatch:
             self._cache = self._mask = None
             return
         index = torch.tensor(keep, device=self._mask.device)
-        self._cache.batch_select_indices(index)
-        self._mask = self._mask[index]
-        # columns no remaining row attends to (left padding of rows that left) go too
-        used = self._mask.any(0).nonzero()
+        mask = self._mask.index_select(0, index)
+        used = mask.any(0).nonzero()
         first = int(used[0]) if len(used) else 0
-        if first > 0:
-            self._mask = self._mask[:, first:]
-            for layer in self._cache.layers:
-                layer.keys = layer.keys[:, :, first:]
-                layer.values = layer.values[:, :, first:]
+        self._mask = mask[:, first:] if first > 0 else mask
+        for layer in self._cache.layers:
+            # index_select: several times faster than the cache's own fancy indexing on CPU
+            layer.keys = layer.keys[:, :, first:].index_select(0, index)
+            layer.values = layer.values[:, :, first:].index_select(0, index)
 
 
 def _cache_of(out: Any) -> Any:
@@ -162,11 +144,15 @@ def _cache_of(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
-def _pad_left(t: Any, width: int, dim: int) -> Any:
-    import torch.nn.functional as F  # noqa: N812
-
-    short = width - t.shape[dim]
-    if short <= 0:
-        return t
-    pads = [0, 0] * (t.dim() - 1 - dim) + [short, 0]
-    return F.pad(t, pads)
+def _stack(running: Any, joining: Any, row_of: Any, width: int, dim: int) -> Any:
+    """`running` then `joining`'s rows `row_of`, both left-padded with zeros to `width` along
+    `dim`."""
+    shape = list(running.shape)
+    shape[0] += len(row_of)
+    shape[dim] = width
+    out = running.new_zeros(shape)
+    n = running.shape[0]
+    out[:n].narrow(dim, width - running.shape[dim], running.shape[dim]).copy_(running)
+    out[n:].narrow(dim, width - joining.shape[dim], joining.shape[dim]).copy_(
+        joining.index_select(0, row_of))
+    return out

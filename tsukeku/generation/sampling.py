@@ -43,6 +43,53 @@ class RowSamplingLogitsProcessor(LogitsProcessor):
         return scores
 
 
+def draw_rows(scores: torch.Tensor, temperature: list[float], top_k: list[int],
+              top_p: list[float], generators: list[Any]) -> torch.Tensor:
+    """One token per row from `scores` (the allowed logits) under each row's temperature, top-k
+    and top-p — the distribution `RowSamplingLogitsProcessor` then softmax and multinomial give
+    — without sorting the vocabulary: a draw by inverse CDF from the (top-k-cut) distribution,
+    redrawn while it falls outside the row's nucleus. Accepting only nucleus tokens is the
+    nucleus distribution renormalised, and a token is in the nucleus when the mass strictly
+    more likely than it is under top_p (the most likely token always is). A row with its own
+    `torch.Generator` draws only from it, so its tokens do not depend on the other rows."""
+    rows, vocab = scores.shape
+    device = scores.device
+    temp = torch.tensor(temperature, dtype=scores.dtype, device=device).clamp_min(1e-5)
+    scores = scores / temp.unsqueeze(1)
+    ks = [k if 0 < k < vocab else 0 for k in top_k]
+    if any(ks):
+        # the k-th largest of each row (topk of the largest k asked, not a sort of the vocabulary)
+        top = torch.topk(scores, max(ks), dim=-1).values
+        index = torch.tensor([max(k, 1) - 1 for k in ks], device=device).unsqueeze(1)
+        kth = top.gather(1, index)
+        kth[torch.tensor([k == 0 for k in ks], device=device)] = float("-inf")
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    probs = scores.softmax(-1)
+    cdf = probs.cumsum(-1)
+    nucleus = torch.tensor(top_p, dtype=probs.dtype, device=device)
+    tokens = torch.empty(rows, dtype=torch.long, device=device)
+    todo = torch.arange(rows, device=device)
+    own = [i for i, g in enumerate(generators) if g is not None]
+    while len(todo):
+        u = torch.rand(len(todo), dtype=probs.dtype, device=device)
+        if own:
+            pick = todo.tolist()
+            for j, i in enumerate(pick):
+                if generators[i] is not None:
+                    u[j] = torch.rand(1, generator=generators[i], dtype=probs.dtype,
+                                      device=device)[0]
+        c = cdf[todo]
+        drawn = torch.searchsorted(c, (u * c[:, -1]).unsqueeze(1), right=True)
+        drawn = drawn.clamp(max=vocab - 1)
+        p = probs[todo]
+        p_tok = p.gather(1, drawn)
+        above = (p * (p > p_tok)).sum(-1)
+        ok = (p_tok[:, 0] > 0) & ((above < nucleus[todo]) | (above == 0))
+        tokens[todo[ok]] = drawn[ok, 0]
+        todo = todo[~ok]
+    return tokens
+
+
 class RowMaxNewTokens(StoppingCriteria):
     """Stops each row at its own `max_new_tokens` (requests in one batch may differ)."""
 
