@@ -17,7 +17,16 @@ In one run, on the default tiny base and the default bundled dataset build:
 - a positive control (development part only): a LoRA trained, with the same settings but
   MEMORISE_EPOCHS epochs, on the validation pairs themselves — a model that has learnt these very
   links — must rank far above chance there, so a tuned model at chance is the model, not a
-  broken measure.
+  broken measure;
+- extra, calibrated figures (`*_pmi`, never replacing the named ones): the same candidates ranked
+  by log p(付句 | 前句) − log p(付句 | the neutral prompt) (tsukeku.evaluation.link, PMI per
+  token), which takes out how typical a candidate is whatever the 前句;
+- extra figures on verse we did not write (`tanka_*`): classical tanka read at run time from
+  ../shared/data (or $TSUKEKU_SHARED_DATA; skipped with a reason when absent; never copied into
+  the repository) — Hyakunin Isshu and Kokinshu volumes 1–7, each poem's 上の句 (5-7-5) as the
+  前句 and its own 下の句 (7-7) as the 付句 among 9 下の句 of other poems of the same part; the
+  parts are fixed here (the dataset builder's seeded split, TANKA_PROPORTIONS: dev =
+  its validation split, held-out = its test split).
 """
 
 from __future__ import annotations
@@ -39,6 +48,41 @@ SPLITS = {"dev": "validation", "heldout": "test"}
 MODELS = ("base", "lora", "oft")
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 MEMORISE_EPOCHS = 20.0
+# the tanka are for measuring only: (train, dev, held-out) shares of the builder's split, the
+# "train" share the smallest the builder accepts (it wants one), so nearly every poem is scored
+TANKA_PROPORTIONS = (0.001, 0.5, 0.499)
+TANKA_SOURCES = {"hyakunin": "hyakunin_isshu.json", "kokinshu": "kokinshu_vol1-7.json"}
+TANKA_MODELS = ("base", "lora")
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("TSUKEKU_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def tanka_splits(work: Path) -> tuple[dict[str, list[dict]], str]:
+    """{"dev": records, "heldout": records} of the classical tanka (上の句 → 下の句), or ({}, why
+    not) when the reference data is absent."""
+    from tsukeku.corpus.build import build_dataset
+
+    folder = shared_data()
+    missing = [f for f in TANKA_SOURCES.values() if not (folder / f).is_file()]
+    if missing:
+        return {}, f"tanka figures skipped: {', '.join(missing)} not in {folder}"
+    built = build_dataset([f"{name}:{folder / f}" for name, f in TANKA_SOURCES.items()],
+                          work / "tanka", seed=SEED, proportions=TANKA_PROPORTIONS)
+    return {part: built.splits[split] for part, split in SPLITS.items()}, (
+        f"tanka: {', '.join(TANKA_SOURCES.values())} from {folder} read at run time "
+        f"(上の句 → 下の句; dev {len(built.splits['validation'])}, held-out "
+        f"{len(built.splits['test'])} poems)")
+
+
+def put(figures: dict[str, float], key: str, summary: dict) -> None:
+    """recall@1 and MRR of a summary under `key` (a format string with {m}) with intervals."""
+    for m in ("recall_at_1", "mrr"):
+        name = key.format(m=m)
+        figures[name] = summary[m]
+        figures[f"{name}_ci_low"] = summary[f"{m}_ci_low"]
+        figures[f"{name}_ci_high"] = summary[f"{m}_ci_high"]
 
 
 def train_runs(base: str, data: Path, runs: Path, epochs: float) -> dict[str, Path]:
@@ -101,6 +145,20 @@ def mismatched(items: list, seed: int) -> list:
     return out
 
 
+def tanka_text(figures: dict, note: str, seconds: float) -> str:
+    if "tanka_items" not in figures:
+        return note
+
+    def iv(key: str) -> str:
+        return (f"{figures[key]:.3f} [{figures[key + '_ci_low']:.3f}, "
+                f"{figures[key + '_ci_high']:.3f}]")
+
+    return (f"{note}: held-out recall@1 base {iv('tanka_recall_at_1_base')}, LoRA "
+            f"{iv('tanka_recall_at_1_lora')}; PMI base {iv('tanka_recall_at_1_base_pmi')}, LoRA "
+            f"{iv('tanka_recall_at_1_lora_pmi')}; dev base {figures['dev_tanka_recall_at_1_base']:.3f}, "
+            f"LoRA {figures['dev_tanka_recall_at_1_lora']:.3f} ({seconds:.0f} s)")
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "link.json"))
@@ -124,7 +182,6 @@ def main() -> int:
     started = time.time()
     base = str(default_base_path(preset=a.preset, quiet=False))
     figures: dict[str, float] = {}
-    extra: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-link-") as tmp:
         data = Path(tmp) / "data"
         stats = build_dataset(("bundled",), data, seed=0).stats
@@ -144,29 +201,48 @@ def main() -> int:
             control = mismatched(items, SEED)
             results = {}
             prefix = "" if part == "heldout" else "dev_"
+            pmi = {}
             for name in MODELS:
                 backend = registry.get(name)
-                results[name] = link.score_items(backend, items, max_length=MAX_LENGTH)
-                s = results[name].summary(seed=SEED)
-                extra[f"{part}_{name}"] = s
-                for key in ("recall_at_1", "mrr"):
-                    figures[f"{prefix}{key}_{name}"] = s[key]
-                    figures[f"{prefix}{key}_{name}_ci_low"] = s[f"{key}_ci_low"]
-                    figures[f"{prefix}{key}_{name}_ci_high"] = s[f"{key}_ci_high"]
+                results[name], pmi[name] = link.score_calibrated(backend, items,
+                                                                 max_length=MAX_LENGTH)
+                put(figures, f"{prefix}{{m}}_{name}", results[name].summary(seed=SEED))
+                put(figures, f"{prefix}{{m}}_{name}_pmi", pmi[name].summary(seed=SEED))
                 c = link.score_items(backend, control, max_length=MAX_LENGTH).summary(seed=SEED)
                 figures[f"{prefix}recall_at_1_{name}_mismatched"] = c["recall_at_1"]
             for tuned in ("lora", "oft"):
-                d = link.paired_difference(results[tuned], results["base"], seed=SEED)
-                for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high", "mrr"):
-                    figures[f"{prefix}{tuned}_minus_base_{key}"] = d[key]
+                for res, suffix in ((results, ""), (pmi, "_pmi")):
+                    d = link.paired_difference(res[tuned], res["base"], seed=SEED)
+                    for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high", "mrr"):
+                        figures[f"{prefix}{tuned}_minus_base_{key}{suffix}"] = d[key]
             if part == "dev":  # the positive control: a model that learnt these links
-                s = link.score_items(registry.get("memorised"), items,
-                                     max_length=MAX_LENGTH).summary(seed=SEED)
+                plain, cal = link.score_calibrated(registry.get("memorised"), items,
+                                                   max_length=MAX_LENGTH)
+                s, c = plain.summary(seed=SEED), cal.summary(seed=SEED)
                 figures["dev_recall_at_1_memorised"] = s["recall_at_1"]
                 figures["dev_mrr_memorised"] = s["mrr"]
+                figures["dev_recall_at_1_memorised_pmi"] = c["recall_at_1"]
+                figures["dev_mrr_memorised_pmi"] = c["mrr"]
             figures[f"{prefix}items"] = len(items)
             figures[f"{prefix}chance_recall_at_1"] = 1 / (1 + link.DISTRACTORS)
         score_seconds = time.time() - t0
+        t0 = time.time()
+        tanka, tanka_note = tanka_splits(Path(tmp))
+        for part, records in tanka.items():
+            prefix = "tanka_" if part == "heldout" else "dev_tanka_"
+            items = link.link_items(records, records, distractors=link.DISTRACTORS, seed=SEED)
+            res, pmi = {}, {}
+            for name in TANKA_MODELS:
+                res[name], pmi[name] = link.score_calibrated(registry.get(name), items,
+                                                             max_length=MAX_LENGTH)
+                put(figures, f"{prefix}{{m}}_{name}", res[name].summary(seed=SEED))
+                put(figures, f"{prefix}{{m}}_{name}_pmi", pmi[name].summary(seed=SEED))
+            for results, suffix in ((res, ""), (pmi, "_pmi")):
+                d = link.paired_difference(results["lora"], results["base"], seed=SEED)
+                for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high"):
+                    figures[f"{prefix}lora_minus_base_{key}{suffix}"] = d[key]
+            figures[f"{prefix}items"] = len(items)
+        tanka_seconds = time.time() - t0
     figures = {k: round(v, 6) if isinstance(v, float) else v for k, v in figures.items()}
 
     def iv(key: str) -> str:
@@ -196,7 +272,13 @@ def main() -> int:
             f"that should sit near chance {figures['chance_recall_at_1']:.2f}); positive control "
             f"dev_recall_at_1_memorised {figures['dev_recall_at_1_memorised']:.3f}: a LoRA "
             f"trained {MEMORISE_EPOCHS:g} epochs on the validation pairs themselves, scored on "
-            f"them (the measure finds links a model has); one training "
+            f"them (the measure finds links a model has); extra calibrated figures *_pmi "
+            f"(log p(付句 | 前句) − log p(付句 | the template with an empty 前句), per token): "
+            f"held-out base {iv('recall_at_1_base_pmi')}, LoRA {iv('recall_at_1_lora_pmi')}, "
+            f"OFT {iv('recall_at_1_oft_pmi')}; memorised control with PMI "
+            f"{figures['dev_recall_at_1_memorised_pmi']:.3f}; "
+            f"{tanka_text(figures, tanka_note, tanka_seconds)}; nothing here was tuned on the "
+            f"held-out parts; one training "
             f"seed (the config default), so the intervals cover the choice of 前句, not training "
             f"noise; {THREADS} torch thread(s); scoring {score_seconds:.0f} s; commit "
             f"{git_state().get('commit')}; {time.time() - started:.0f} s in all"

@@ -52,6 +52,8 @@ DPO_LR = 5e-4
 DPO_EPOCHS = 2.0
 DPO_BATCH = 8
 SFT_WEIGHT = 1.0
+LOSS_TYPE = "sigmoid"
+TRAIN_RULES = ("ku_dropped", "ku_duplicated", "copies_previous", "unlinked")
 
 
 def sft_run(base: str, data: Path, runs: Path) -> Path:
@@ -72,6 +74,7 @@ def dpo_run(sft: Path, data: Path, prefs: Path, runs: Path, a) -> Path:
 
     cfg = build_config(name="dpo", method="dpo", adapter=str(sft), preferences=str(prefs),
                        data=str(data), beta=a.beta, lr=a.lr, epochs=a.epochs,
+                       loss_type=a.loss_type,
                        batch_size=a.batch, sft_weight=a.sft_weight, eval_share=0.0, runs_dir=str(runs),
                        save_steps=10**6, mlflow=False, seed=42)
     return Path(train(cfg, quiet=True).run_dir)
@@ -86,6 +89,9 @@ def main() -> int:
     p.add_argument("--epochs", type=float, default=DPO_EPOCHS)
     p.add_argument("--batch", type=int, default=DPO_BATCH)
     p.add_argument("--sft-weight", type=float, default=SFT_WEIGHT)
+    p.add_argument("--loss-type", default=LOSS_TYPE)
+    p.add_argument("--rules", default=",".join(TRAIN_RULES),
+                   help="rules of the training pairs (comma-separated)")
     p.add_argument("--dev-only", action="store_true", help="score the dev pairs only (choosing "
                    "the settings: the held-out part stays unseen)")
     p.add_argument("--work", help="keep the data and the SFT run here and reuse them on the next "
@@ -107,7 +113,7 @@ def main() -> int:
     from tsukeku.training.data import read_split
     from tsukeku.training.dpo import pair_logps
     from tsukeku.training.environment import git_state
-    from tsukeku.training.preferences import build_preferences
+    from tsukeku.training.preferences import ALL_RULES, UNLINKED, build_preferences
 
     started = time.time()
     base = str(default_base_path(preset=a.preset, quiet=False))
@@ -126,7 +132,7 @@ def main() -> int:
         sft = kept[-1].parent if kept else sft_run(base, data, runs)
         sft_seconds = time.time() - t0
         prefs = Path(tmp) / "train-prefs.jsonl"
-        train_pairs = build_preferences(data, prefs, seed=SEED)
+        train_pairs = build_preferences(data, prefs, seed=SEED, rules=a.rules.split(","))
         t0 = time.time()
         dpo = dpo_run(sft, data, prefs, runs, a)
         dpo_seconds = time.time() - t0
@@ -138,7 +144,11 @@ def main() -> int:
             if a.dev_only and part != "dev":
                 continue
             prefix = "" if part == "heldout" else "dev_"
-            pairs = build_preferences(data, split=split, seed=SEED)
+            # every rule's pairs are scored; the named figures keep the form/copy rules (their
+            # definition before `unlinked` existed), `unlinked_*` the link pairs
+            pairs = build_preferences(data, split=split, seed=SEED, rules=ALL_RULES)
+            rules = np.array([r["rule"] for r in pairs])
+            named = rules != UNLINKED
             logps = {}
             for name, adapter in models.items():
                 model, tok = load_model(base, device="cpu", dtype="fp32", adapter=adapter)
@@ -152,23 +162,25 @@ def main() -> int:
                 return np.where(m > 0, 1.0, np.where(m == 0, 0.5, 0.0))
 
             before, after = hits(logps["sft"], logps["base"]), hits(logps["dpo"], logps["base"])
-            for key, v in (("preference_accuracy_before", before),
-                           ("preference_accuracy_after", after)):
-                figures[prefix + key] = float(v.mean())
-                lo, hi = link.bootstrap_interval(v, seed=SEED)
-                figures[f"{prefix}{key}_ci_low"], figures[f"{prefix}{key}_ci_high"] = lo, hi
-            gain = after - before
-            figures[f"{prefix}preference_accuracy_gain"] = float(gain.mean())
-            lo, hi = link.bootstrap_interval(gain, seed=SEED)
-            figures[f"{prefix}preference_accuracy_gain_ci_low"] = lo
-            figures[f"{prefix}preference_accuracy_gain_ci_high"] = hi
-            figures[f"{prefix}preference_accuracy_after_vs_sft"] = float(
-                hits(logps["dpo"], logps["sft"]).mean())
-            figures[f"{prefix}likelihood_preference_accuracy_before"] = float(hits(logps["sft"]).mean())
-            figures[f"{prefix}likelihood_preference_accuracy_after"] = float(hits(logps["dpo"]).mean())
-            figures[f"{prefix}likelihood_preference_accuracy_base"] = float(hits(logps["base"]).mean())
-            figures[f"{prefix}preference_pairs"] = len(pairs)
-            rules = np.array([r["rule"] for r in pairs])
+            for group, mask in (("", named), ("unlinked_", ~named)):
+                for key, v in (("preference_accuracy_before", before[mask]),
+                               ("preference_accuracy_after", after[mask])):
+                    figures[prefix + group + key] = float(v.mean())
+                    lo, hi = link.bootstrap_interval(v, seed=SEED)
+                    figures[f"{prefix}{group}{key}_ci_low"] = lo
+                    figures[f"{prefix}{group}{key}_ci_high"] = hi
+                gain = after[mask] - before[mask]
+                figures[f"{prefix}{group}preference_accuracy_gain"] = float(gain.mean())
+                lo, hi = link.bootstrap_interval(gain, seed=SEED)
+                figures[f"{prefix}{group}preference_accuracy_gain_ci_low"] = lo
+                figures[f"{prefix}{group}preference_accuracy_gain_ci_high"] = hi
+                figures[f"{prefix}{group}preference_accuracy_after_vs_sft"] = float(
+                    hits(logps["dpo"][mask], logps["sft"][mask]).mean())
+                for label in ("before", "after", "base"):
+                    model = {"before": "sft", "after": "dpo"}.get(label, label)
+                    figures[f"{prefix}{group}likelihood_preference_accuracy_{label}"] = float(
+                        hits(logps[model][mask]).mean())
+                figures[f"{prefix}{group}preference_pairs"] = int(mask.sum())
             per_rule[part] = {
                 rule: {"pairs": int((rules == rule).sum()),
                        "before": float(before[rules == rule].mean()),
@@ -180,17 +192,21 @@ def main() -> int:
                 for name, run in (("sft", sft), ("dpo", dpo))}})
             records = read_split(data, split)
             items = link.link_items(records, records, distractors=link.DISTRACTORS, seed=SEED)
-            res = {name: link.score_items(registry.get(name), items, max_length=MAX_LENGTH)
-                   for name in ("sft", "dpo")}
+            res, pmi = {}, {}
+            for name in ("sft", "dpo"):
+                res[name], pmi[name] = link.score_calibrated(registry.get(name), items,
+                                                             max_length=MAX_LENGTH)
             for name, label in (("sft", "before_dpo"), ("dpo", "after_dpo")):
-                s = res[name].summary(seed=SEED)
-                figures[f"{prefix}recall_at_1_{label}"] = s["recall_at_1"]
-                figures[f"{prefix}recall_at_1_{label}_ci_low"] = s["recall_at_1_ci_low"]
-                figures[f"{prefix}recall_at_1_{label}_ci_high"] = s["recall_at_1_ci_high"]
-                figures[f"{prefix}mrr_{label}"] = s["mrr"]
-            d = link.paired_difference(res["dpo"], res["sft"], seed=SEED)
-            for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high"):
-                figures[f"{prefix}dpo_minus_sft_{key}"] = d[key]
+                for result, suffix in ((res[name], ""), (pmi[name], "_pmi")):
+                    s = result.summary(seed=SEED)
+                    figures[f"{prefix}recall_at_1_{label}{suffix}"] = s["recall_at_1"]
+                    figures[f"{prefix}recall_at_1_{label}{suffix}_ci_low"] = s["recall_at_1_ci_low"]
+                    figures[f"{prefix}recall_at_1_{label}{suffix}_ci_high"] = s["recall_at_1_ci_high"]
+                    figures[f"{prefix}mrr_{label}{suffix}"] = s["mrr"]
+            for results, suffix in ((res, ""), (pmi, "_pmi")):
+                d = link.paired_difference(results["dpo"], results["sft"], seed=SEED)
+                for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high"):
+                    figures[f"{prefix}dpo_minus_sft_{key}{suffix}"] = d[key]
             figures[f"{prefix}link_items"] = len(items)
             loss_split = split
             figures[f"{prefix}heldout_loss_before_dpo"] = ev[f"{loss_split}_sft"]["loss"]
@@ -217,9 +233,10 @@ def main() -> int:
         "notes": (
             f"tiny base preset {a.preset}; bundled data {stats.get('by_split')} links; SFT LoRA as "
             f"tsukeku demo trains it ({SFT_EPOCHS:g} epochs, {sft_seconds:.0f} s); DPO (TRL "
-            f"DPOTrainer, sigmoid loss + {a.sft_weight:g} × SFT loss on chosen, β {a.beta:g}, lr {a.lr:g}, {a.epochs:g} epoch(s), batch "
+            f"DPOTrainer, {a.loss_type} loss + {a.sft_weight:g} × SFT loss on chosen, β {a.beta:g}, lr {a.lr:g}, {a.epochs:g} epoch(s), batch "
             f"{a.batch}, {figures['dpo_steps']} steps, {dpo_seconds:.0f} s) on "
-            f"{figures['train_preference_pairs']} rule-derived pairs from the training split, the "
+            f"{figures['train_preference_pairs']} rule-derived pairs from the training split "
+            f"(rules {a.rules}), the "
             f"SFT adapter as reference; evaluation pairs by the same rules from the validation "
             f"(dev, {figures['dev_preference_pairs']} pairs: the DPO settings were chosen on "
             f"them) and test split (held-out, {figures['preference_pairs']} pairs); preference "
@@ -238,7 +255,16 @@ def main() -> int:
             f"{figures['dpo_minus_sft_recall_at_1_ci_high']:+.3f}] — "
             f"{'not lower' if recall_held else 'LOWER'}; held-out 付句 loss SFT "
             f"{figures['heldout_loss_before_dpo']:.4f} → DPO {figures['heldout_loss_after_dpo']:.4f} "
-            f"(base {figures['heldout_loss_base']:.4f}); per_rule: accuracy per rule; one "
+            f"(base {figures['heldout_loss_base']:.4f}); the named preference figures are on "
+            f"the form/copy rules' pairs (ku_dropped, ku_duplicated, copies_previous, as before "
+            f"`unlinked` existed); unlinked_*: the held-out `unlinked` pairs (the true 付句 over "
+            f"another 前句's), before {iv('unlinked_preference_accuracy_before')}, after "
+            f"{iv('unlinked_preference_accuracy_after')}; *_pmi: next-verse recall@1 ranked by "
+            f"PMI (conditional minus neutral-prompt score), before "
+            f"{iv('recall_at_1_before_dpo_pmi')}, after {iv('recall_at_1_after_dpo_pmi')}; "
+            f"dev (chosen on): gain {figures['dev_preference_accuracy_gain']:+.3f}, recall@1 "
+            f"{figures['dev_recall_at_1_before_dpo']:.3f} → "
+            f"{figures['dev_recall_at_1_after_dpo']:.3f}; per_rule: accuracy per rule; one "
             f"training seed, so the intervals cover the choice of pairs, not training noise; "
             f"{THREADS} torch thread(s); scoring {score_seconds:.0f} s; commit "
             f"{git_state().get('commit')}; {time.time() - started:.0f} s in all"

@@ -30,4 +30,13 @@ def test_bench_link_dry_run(tmp_path, tiny_base):
         f = figures
         assert f[f"recall_at_1_{model}_ci_low"] <= f[f"recall_at_1_{model}"] \
             <= f[f"recall_at_1_{model}_ci_high"]
+    # the calibrated (PMI) figures beside the named ones, and the tanka set where the reference
+    # data is (read from ../shared/data at run time)
+    for name in ("recall_at_1_base_pmi", "recall_at_1_lora_pmi", "recall_at_1_oft_pmi",
+                 "lora_minus_base_recall_at_1_pmi", "dev_recall_at_1_memorised_pmi"):
+        assert name in figures, name
+    if (REPO.parent / "shared" / "data" / "hyakunin_isshu.json").is_file():
+        assert figures["tanka_items"] > 100 and "tanka_recall_at_1_lora_ci_low" in figures
+    else:
+        assert "tanka_items" not in figures and "tanka figures skipped" in result["notes"]
     assert proc.stdout.strip().splitlines()[-1].startswith("link (test")
