@@ -76,6 +76,12 @@ def tanka_splits(work: Path) -> tuple[dict[str, list[dict]], str]:
         f"{len(built.splits['test'])} poems)")
 
 
+def named(key: str, suffix: str) -> str:
+    """`key` with `suffix` before its interval part: recall_at_1_ci_low → recall_at_1_pmi_ci_low."""
+    stem, ci, bound = key.partition("_ci_")
+    return f"{stem}{suffix}{ci}{bound}"
+
+
 def put(figures: dict[str, float], key: str, summary: dict) -> None:
     """recall@1 and MRR of a summary under `key` (a format string with {m}) with intervals."""
     for m in ("recall_at_1", "mrr"):
@@ -214,7 +220,7 @@ def main() -> int:
                 for res, suffix in ((results, ""), (pmi, "_pmi")):
                     d = link.paired_difference(res[tuned], res["base"], seed=SEED)
                     for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high", "mrr"):
-                        figures[f"{prefix}{tuned}_minus_base_{key}{suffix}"] = d[key]
+                        figures[f"{prefix}{tuned}_minus_base_{named(key, suffix)}"] = d[key]
             if part == "dev":  # the positive control: a model that learnt these links
                 plain, cal = link.score_calibrated(registry.get("memorised"), items,
                                                    max_length=MAX_LENGTH)
@@ -240,7 +246,7 @@ def main() -> int:
             for results, suffix in ((res, ""), (pmi, "_pmi")):
                 d = link.paired_difference(results["lora"], results["base"], seed=SEED)
                 for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high"):
-                    figures[f"{prefix}lora_minus_base_{key}{suffix}"] = d[key]
+                    figures[f"{prefix}lora_minus_base_{named(key, suffix)}"] = d[key]
             figures[f"{prefix}items"] = len(items)
         tanka_seconds = time.time() - t0
     figures = {k: round(v, 6) if isinstance(v, float) else v for k, v in figures.items()}

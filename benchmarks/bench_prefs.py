@@ -101,6 +101,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(THREADS)
+    from bench_link import named
     from machine import describe
 
     from tsukeku.backends.registry import registry_from_dict
@@ -148,7 +149,7 @@ def main() -> int:
             # definition before `unlinked` existed), `unlinked_*` the link pairs
             pairs = build_preferences(data, split=split, seed=SEED, rules=ALL_RULES)
             rules = np.array([r["rule"] for r in pairs])
-            named = rules != UNLINKED
+            form = rules != UNLINKED
             logps = {}
             for name, adapter in models.items():
                 model, tok = load_model(base, device="cpu", dtype="fp32", adapter=adapter)
@@ -162,7 +163,7 @@ def main() -> int:
                 return np.where(m > 0, 1.0, np.where(m == 0, 0.5, 0.0))
 
             before, after = hits(logps["sft"], logps["base"]), hits(logps["dpo"], logps["base"])
-            for group, mask in (("", named), ("unlinked_", ~named)):
+            for group, mask in (("", form), ("unlinked_", ~form)):
                 for key, v in (("preference_accuracy_before", before[mask]),
                                ("preference_accuracy_after", after[mask])):
                     figures[prefix + group + key] = float(v.mean())
@@ -206,7 +207,7 @@ def main() -> int:
             for results, suffix in ((res, ""), (pmi, "_pmi")):
                 d = link.paired_difference(results["dpo"], results["sft"], seed=SEED)
                 for key in ("recall_at_1", "recall_at_1_ci_low", "recall_at_1_ci_high"):
-                    figures[f"{prefix}dpo_minus_sft_{key}{suffix}"] = d[key]
+                    figures[f"{prefix}dpo_minus_sft_{named(key, suffix)}"] = d[key]
             figures[f"{prefix}link_items"] = len(items)
             loss_split = split
             figures[f"{prefix}heldout_loss_before_dpo"] = ev[f"{loss_split}_sft"]["loss"]
