@@ -300,7 +300,7 @@ class ContinuousEngine:
             rows[i].job.live -= 1
         if late:
             keep = [i for i in keep if i not in set(late)]
-        self._batch.last = [tokens[i] for i in keep]
+        self._batch.last = tokens
         if len(keep) < len(self._batch.rows):
             self._batch.select(keep)
         self._retire()
@@ -317,7 +317,6 @@ class ContinuousEngine:
             if r.job.cancelled or r.job.finished:
                 r.job.live -= 1
         if len(keep) < len(self._batch.rows):
-            self._batch.last = [self._batch.last[i] for i in keep]
             self._batch.select(keep)
         self._retire()
 

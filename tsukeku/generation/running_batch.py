@@ -1,9 +1,10 @@
 """The running batch of the continuous-batching engine (`tsukeku.generation.engine`): its rows,
-their KV cache (a transformers `DynamicCache`, rows left-padded to a common length) and
-attention mask, and the model calls on them — the prefill of rows joining, one decode step of
-the rows running, the merge of both, the draw of each row's next token, and the selection of
-the rows that stay (the cache then loses the columns no remaining row needs). Callers hold the
-model's lock."""
+their KV cache (`kv_slots.KVSlots`: buffers allocated ahead, rows left-padded to a common
+length) and attention mask, and the model calls on them — the prefill of rows joining, one
+decode step of the rows running, the merge of both, the draw of each row's next token, and
+the selection of the rows that stay (a row leaving is replaced by one from the end, so the
+order of `rows` changes; the cache then loses the columns no remaining row needs). Callers
+hold the model's lock."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from tsukeku.generation.composer import Composer, _device
 from tsukeku.generation.engine_jobs import Row
+from tsukeku.generation.kv_slots import KVSlots
 from tsukeku.generation.loaded_model import BASE_ADAPTER
 
 
@@ -22,7 +24,7 @@ class RunningBatch:
         self.composer = composer
         self.rows: list[Row] = []
         self.last: list[int] = []  # the token each row feeds next
-        self._cache: Any = None
+        self._cache: KVSlots | None = None
         self._mask: Any = None  # (rows, columns) long: 1 where a row has a real token
 
     def reset(self) -> None:
@@ -77,27 +79,24 @@ class RunningBatch:
         ctx, extra = self._forward_kwargs(self.rows)
         with ctx:
             out = self.composer.model(input_ids=ids, attention_mask=self._mask, position_ids=pos,
-                                      cache=self._cache, use_cache=True, **extra)
-        self._cache = _cache_of(out)
+                                      cache=self._cache.cache, use_cache=True, **extra)
         for row in self.rows:
             row.pos += 1
         return out.logits[:, -1, :]
 
     def merge(self, rows: list[Row], cache: Any, mask: Any, row_of: Any) -> None:
         """New rows join the running batch: the prefilled prompts (`prefill`) copied to their
-        rows, both sides left-padded to one length — one copy of each cache tensor."""
+        rows after the running ones, both sides left-padded to one length."""
+        import torch
+
         self.rows += rows
+        mask = mask.index_select(0, row_of)
         if self._cache is None:
-            for layer in cache.layers:
-                layer.keys = layer.keys.index_select(0, row_of)
-                layer.values = layer.values.index_select(0, row_of)
-            self._cache, self._mask = cache, mask.index_select(0, row_of)
+            self._cache, self._mask = KVSlots(cache, row_of), mask
             return
+        self._cache.add(cache, row_of)
         width = max(self._mask.shape[1], mask.shape[1])
-        for old, new in zip(self._cache.layers, cache.layers, strict=True):
-            old.keys = _stack(old.keys, new.keys, row_of, width, 2)
-            old.values = _stack(old.values, new.values, row_of, width, 2)
-        self._mask = _stack(self._mask, mask, row_of, width, 1)
+        self._mask = torch.cat([_pad_left(self._mask, width), _pad_left(mask, width)])
 
     def sample(self, logits: Any) -> tuple[list[int], list[float]]:
         """Each row's next token (inside its form, with its sampling settings and generator)
@@ -120,23 +119,32 @@ class RunningBatch:
         return tokens.tolist(), lp.tolist()
 
     def select(self, keep: list[int]) -> None:
-        """Only the rows at `keep` stay (with their cache rows); columns no remaining row
-        attends to (left padding of rows that left) go too — one copy of each cache tensor."""
+        """Only the rows at `keep` stay (with their cache rows and `last` tokens): each row
+        leaving from the first len(keep) places is replaced by a row kept from further on (so
+        only those are copied); columns no remaining row attends to go too."""
         import torch
 
-        self.rows = [self.rows[i] for i in keep]
         if not keep:
-            self._cache = self._mask = None
+            self.reset()
             return
-        index = torch.tensor(keep, device=self._mask.device)
-        mask = self._mask.index_select(0, index)
+        n = len(keep)
+        kept = set(keep)
+        holes = [j for j in range(n) if j not in kept]
+        movers = [i for i in keep if i >= n]
+        order = list(range(n))
+        for hole, mover in zip(holes, movers, strict=True):
+            order[hole] = mover
+        self.rows = [self.rows[i] for i in order]
+        self.last = [self.last[i] for i in order]
+        assert self._cache is not None
+        self._cache.keep(movers, holes, n)
+        mask = self._mask.index_select(0, torch.tensor(order, device=self._mask.device))
         used = mask.any(0).nonzero()
         first = int(used[0]) if len(used) else 0
-        self._mask = mask[:, first:] if first > 0 else mask
-        for layer in self._cache.layers:
-            # index_select: several times faster than the cache's own fancy indexing on CPU
-            layer.keys = layer.keys[:, :, first:].index_select(0, index)
-            layer.values = layer.values[:, :, first:].index_select(0, index)
+        if first > 0:
+            mask = mask[:, first:]
+            self._cache.drop_columns(first)
+        self._mask = mask
 
 
 def _cache_of(out: Any) -> Any:
@@ -144,15 +152,8 @@ def _cache_of(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
-def _stack(running: Any, joining: Any, row_of: Any, width: int, dim: int) -> Any:
-    """`running` then `joining`'s rows `row_of`, both left-padded with zeros to `width` along
-    `dim`."""
-    shape = list(running.shape)
-    shape[0] += len(row_of)
-    shape[dim] = width
-    out = running.new_zeros(shape)
-    n = running.shape[0]
-    out[:n].narrow(dim, width - running.shape[dim], running.shape[dim]).copy_(running)
-    out[n:].narrow(dim, width - joining.shape[dim], joining.shape[dim]).copy_(
-        joining.index_select(0, row_of))
-    return out
+def _pad_left(t: Any, width: int) -> Any:
+    import torch.nn.functional as F  # noqa: N812
+
+    short = width - t.shape[1]
+    return F.pad(t, [short, 0]) if short > 0 else t
