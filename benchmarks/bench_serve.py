@@ -14,10 +14,11 @@ closed-loop HTTP clients posting 前句 from the bundled corpus to POST /invocat
    clients is stated against it).
 3. Load: 32 concurrent clients for 2 minutes on the continuous server: 5xx count and the
    server process's RSS growth (psutil, after a warm-up vs at the end).
-4. Engine steps, in this process once the servers are gone (same model, same torch threads):
-   the median time of one continuous-batching step with 1 closed-loop client vs 16, in
-   alternating rounds — what bounds the p95 goal (a request at 16 clients takes about as many
-   steps as alone, each step_ms_16 instead of step_ms_1).
+4. Engine steps, in this process once the servers are gone (same model; 1 torch thread, as a
+   measure of the engine's work rather than of two OpenMP threads waiting for a core on a
+   shared machine): the median time of one continuous-batching step with 1 closed-loop client
+   vs 16, in alternating rounds — what bounds the p95 goal (a request at 16 clients takes about
+   as many steps as alone, each step_ms_16 instead of step_ms_1).
 """
 
 from __future__ import annotations
@@ -301,8 +302,8 @@ def run(args: argparse.Namespace) -> dict:
         batched.stop()
 
     # -- engine steps in this process (the servers are gone) ------------------------------------
-    out["steps"] = engine_steps(base, adapter, args.threads, args.step_seconds, args.step_rounds,
-                                texts, args.n)
+    out["steps"] = engine_steps(base, adapter, args.step_threads, args.step_seconds,
+                                args.step_rounds, texts, args.n)
     print(f"steps     @1/@16: {out['steps'][1]['step_ms']:.1f} / "
           f"{out['steps'][16]['step_ms']:.1f} ms", file=sys.stderr)
 
@@ -315,6 +316,7 @@ def run(args: argparse.Namespace) -> dict:
                      "max_batch": args.max_batch, "batch_window_ms": args.window_ms,
                      "single_seconds": args.single_seconds,
                      "step_seconds": args.step_seconds, "step_rounds": args.step_rounds,
+                     "step_threads": args.step_threads,
                      "load_average_end": [round(x, 2) for x in os.getloadavg()],
                      "server_threads": args.threads}
     return out
@@ -404,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--step-seconds", type=float, default=6.0,
                    help="in-process engine steps: seconds per round at 1 and at 16 clients")
     p.add_argument("--step-rounds", type=int, default=2)
+    p.add_argument("--step-threads", type=int, default=1, help="torch threads for the steps")
     p.add_argument("--load-warmup", type=float, default=60.0,
                    help="least 32-client warm-up before the RSS baseline")
     p.add_argument("--load-warmup-max", type=float, default=480.0,
@@ -487,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{res['load']['warmup_s']:g} s warm-up at {cfg['load_clients']} clients (until RSS "
             f"grew < 1% in 20 s), RSS of the server process from psutil; step_ms_1 / "
             f"step_ms_16: median continuous-batching engine step in the benchmark process "
-            f"after the servers stopped (same model and torch threads), 1 vs 16 closed-loop "
+            f"after the servers stopped (same model, {cfg['step_threads']} torch thread(s)), 1 vs "
+            f"16 closed-loop "
             f"clients, {cfg['step_rounds']} alternating rounds of {cfg['step_seconds']:g} s; "
             f"server torch threads {cfg['server_threads']}; the machine is shared with other "
             f"jobs (load average at start {cfg['load_average']}, at the end "
