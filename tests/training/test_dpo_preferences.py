@@ -80,3 +80,13 @@ def test_unlinked_pairs_take_another_links_fuku(bundled_dataset):
     alone = synthetic_pairs(records, tpl, split="train", rules=[UNLINKED])
     assert alone == unlinked
     assert synthetic_pairs(records, tpl, split="train", rules=[UNLINKED], seed=1) != alone
+
+
+def test_cli_takes_the_unlinked_rule(bundled_dataset, tmp_path):
+    out = tmp_path / "unlinked.jsonl"
+    r = runner.invoke(app, ["data", "preferences", "--data", str(bundled_dataset), "--out", str(out),
+                            "--rule", "unlinked"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows and {row["rule"] for row in rows} == {"unlinked"}
+    assert json.loads(r.output)["rules"] == {"unlinked": len(rows)}
