@@ -173,13 +173,14 @@ def preferences(
     data: Path = typer.Option(..., "--data", "-d", help="dataset dir from `tsukeku data build`"),
     out: Path = typer.Option(..., "--out", "-o", help="preference pairs (JSON Lines) to write"),
     rule: list[str] = typer.Option(
-        [], "--rule", help="ku_dropped, ku_duplicated, copies_previous (repeat; default all)"),
+        [], "--rule", help="ku_dropped, ku_duplicated, copies_previous, unlinked (repeat; default: all but unlinked)"),
     seed: int = typer.Option(0, help="seed of the rule and ku drawn per link"),
     prompt: str | None = typer.Option(
         None, "--prompt", help="prompt template instead of the dataset's prompt.json"),
 ) -> None:
     """Synthetic preference pairs from the TRAINING split: each true 付句 over a copy broken by a
-    rule (a ku dropped or said twice, or a ku of the 前句 copied in), labelled synthetic."""
+    rule (a ku dropped or said twice, or a ku of the 前句 copied in; with --rule unlinked, over
+    another 前句's 付句 of the same form), labelled synthetic."""
     import json
     from collections import Counter
 

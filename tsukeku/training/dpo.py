@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tsukeku.errors import ConfigError, DataError
-from tsukeku.io import write_json_atomic, write_text_atomic
+from tsukeku.io import iter_jsonl, write_json_atomic, write_text_atomic
 from tsukeku.training.config import TrainConfig
 from tsukeku.training.runs import RunRecord, find_run, now_iso
 from tsukeku.training.tracking import RunRecorder
@@ -44,20 +44,13 @@ def read_preferences(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise DataError(f"preference file {p} does not exist; make one with `tsukeku arena "
                         "export-preferences` or `tsukeku data preferences`")
     rows = []
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{p}:{n}: not valid JSON ({err.msg})") from None
-            bad = [k for k in REQUIRED if not isinstance(row, dict) or not isinstance(row.get(k), str)
-                   or not row[k]]
-            if bad:
-                raise DataError(f"{p}:{n}: a preference pair needs non-empty strings "
-                                f"{', '.join(REQUIRED)} (missing or bad: {', '.join(bad)})")
-            rows.append(row)
+    for n, row in iter_jsonl(p):
+        bad = [k for k in REQUIRED if not isinstance(row, dict) or not isinstance(row.get(k), str)
+               or not row[k]]
+        if bad:
+            raise DataError(f"{p}:{n}: a preference pair needs non-empty strings "
+                            f"{', '.join(REQUIRED)} (missing or bad: {', '.join(bad)})")
+        rows.append(row)
     if not rows:
         raise DataError(f"preference file {p} holds no pairs")
     return rows
@@ -142,7 +135,7 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
     from transformers import PrinterCallback, set_seed
     from trl import DPOConfig, DPOTrainer
 
-    from tsukeku.models.loader import adapter_config, is_tiny, load_model
+    from tsukeku.models.loader import adapter_config, is_tiny, load_model, trained_base
     from tsukeku.prompts import find_template
     from tsukeku.training import data as D
     from tsukeku.training.data import sha256_file
@@ -192,9 +185,7 @@ def run_dpo(cfg: TrainConfig, *, run_dir: Path | None, resuming: bool, quiet: bo
 
     set_seed(cfg.seed)
     sft_info = json.loads((sft_run / "run.json").read_text(encoding="utf-8")) if sft_run else {}
-    base = sft_info.get("base_resolved") or adapter_config(adapter_dir).base_model_name_or_path
-    if base and not Path(base).exists() and sft_info.get("base") in ("tiny", "tiny:test"):
-        base = sft_info["base"]  # the tiny cache was cleared: rebuild it
+    base = trained_base(adapter_dir)
     model, tokenizer = load_model(base, dtype=precision if device.startswith("cuda") else "fp32",
                                   device=device, adapter=adapter_dir, trainable=True)
     template = find_template(adapter_dir, sft_run, tokenizer=tokenizer)
