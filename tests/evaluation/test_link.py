@@ -231,3 +231,15 @@ def test_score_switches_adapters_on_a_shared_base(tiny_base, tmp_path):
     assert all(abs(a - p) > 1e-3 for a, p in zip(adapted, plain, strict=True))
     assert tuned.score(*args, form="7-7", adapter="__base__") == pytest.approx(plain, abs=1e-6)
     assert base.score(*args, form="7-7") == pytest.approx(plain, abs=1e-6)
+
+
+def test_link_report_carries_the_calibrated_ranking(backend):
+    recs = [_rec(i, "7-7", text=t) for i, t in enumerate(
+        ["畦の小道を 牛のゆく音", "夕べの雲に 鳥の帰りて", "舟をつなげる 岸の柳よ",
+         "軒の雫の 音ぞ絶えせぬ"])]
+    items = link.link_items(recs, recs, distractors=3, seed=0)
+    entry = link.link_report(backend, items, seed=0)
+    _, pmi = link.score_calibrated(backend, items)
+    assert entry["pmi"]["items"] == 4
+    assert entry["pmi"]["recall_at_1"] == pytest.approx(pmi.summary(seed=0)["recall_at_1"])
+    assert entry["pmi"]["mrr"] == pytest.approx(pmi.summary(seed=0)["mrr"])

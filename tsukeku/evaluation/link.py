@@ -202,12 +202,15 @@ def score_calibrated(backend: Any, items: Sequence[LinkItem], *, adapter: str | 
 
 def link_report(backend: Any, items: Sequence[LinkItem], *, seed: int = 0, max_length: int = 256,
                 on_step: Callable[[], None] | None = None) -> dict[str, Any]:
-    """`models.<name>.link` of report.json: the figures, or why there are none."""
+    """`models.<name>.link` of report.json: the figures (the calibrated ranking's under
+    `pmi`), or why there are none."""
     reason = unavailable(backend)
     if reason is not None:
         return {"available": False, "reason": reason, "items": len(items),
                 "candidates": max((len(it.candidates) for it in items), default=0)}
-    return score_items(backend, items, max_length=max_length, on_step=on_step).summary(seed=seed)
+    plain = score_items(backend, items, max_length=max_length, on_step=on_step)
+    pmi = calibrated(plain, items, neutral_scores(backend, items, max_length=max_length))
+    return {**plain.summary(seed=seed), "pmi": pmi.summary(seed=seed)}
 
 
 def paired_difference(a: LinkResult, b: LinkResult, *, seed: int = 0,

@@ -139,7 +139,9 @@ F1_NOTE = ("F1 vs reference: content-word (lemma) F1 of the best candidate again
            "the one reference, and echoing the 前句's world can raise it.")
 LINK_NOTE = ("Each held-out 前句's own 付句 ranked among {d} others of the same form from the "
              "same split (fixed seed) by the model's mean log-probability per 付句 token; "
-             "chance recall@1 is {chance:.0%}. Brackets: 95% bootstrap intervals over the 前句.")
+             "chance recall@1 is {chance:.0%}. Brackets: 95% bootstrap intervals over the 前句. "
+             "PMI: the same ranking less each 付句's score after an empty 前句, which takes out "
+             "how typical a verse is (docs/evaluation.md).")
 JUDGE_NOTE = ("A model's opinion, not a poet's: 付き = responds to the 前句, 転じ = moves away "
               "from the 打越 (only where the 前句 has a verse before it); 'reference' is the "
               "held-out 付句. The order of each pair is drawn per 前句 (fixed seed).")
@@ -152,13 +154,18 @@ def _link_rows(report: dict[str, Any]) -> list[list[str]]:
         if not lk:
             continue
         if not lk.get("available"):
-            rows.append([name, "n/a", "n/a", str(lk["items"]), lk["reason"]])
+            rows.append([name, "n/a", "n/a", "n/a", str(lk["items"]), lk["reason"]])
             continue
-        rows.append([name, f"{_fmt(lk['recall_at_1'], True)} [{_fmt(lk['recall_at_1_ci_low'], True)}"
-                           f" – {_fmt(lk['recall_at_1_ci_high'], True)}]",
+        pmi = lk.get("pmi")  # absent in reports written before it was added
+        rows.append([name, _recall(lk),
                      f"{_fmt(lk['mrr'])} [{_fmt(lk['mrr_ci_low'])} – {_fmt(lk['mrr_ci_high'])}]",
-                     str(lk["items"]), ""])
+                     _recall(pmi) if pmi else "n/a", str(lk["items"]), ""])
     return rows
+
+
+def _recall(lk: dict[str, Any]) -> str:
+    return (f"{_fmt(lk['recall_at_1'], True)} [{_fmt(lk['recall_at_1_ci_low'], True)}"
+            f" – {_fmt(lk['recall_at_1_ci_high'], True)}]")
 
 
 def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
@@ -183,7 +190,8 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     if rows:
         candidates = report.get("link_candidates") or 10
         tables.append(("Next-verse selection (does the 付句 link?)",
-                       ["model", "recall@1 [95% CI]", "MRR [95% CI]", "前句", "note"], rows,
+                       ["model", "recall@1 [95% CI]", "MRR [95% CI]", "PMI recall@1 [95% CI]",
+                        "前句", "note"], rows,
                        LINK_NOTE.format(d=candidates - 1, chance=1 / candidates)))
     rows = [[name, _fmt(e["heldout"]["loss"]), _fmt(e["heldout"]["perplexity"]),
              str(e["heldout"]["tokens"])]
