@@ -302,6 +302,8 @@ def run(args: argparse.Namespace) -> dict:
         batched.stop()
 
     # -- engine steps in this process (the servers are gone) ------------------------------------
+    from serve_steps import engine_steps  # benchmarks/serve_steps.py (this script's folder)
+
     out["steps"] = engine_steps(base, adapter, args.step_threads, args.step_seconds,
                                 args.step_rounds, texts, args.n)
     print(f"steps     @1/@16: {out['steps'][1]['step_ms']:.1f} / "
@@ -319,66 +321,6 @@ def run(args: argparse.Namespace) -> dict:
                      "step_threads": args.step_threads,
                      "load_average_end": [round(x, 2) for x in os.getloadavg()],
                      "server_threads": args.threads}
-    return out
-
-
-def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float, rounds: int,
-                 texts: list[str], n: int) -> dict:
-    """Median engine step time (ms) with 1 and with 16 closed-loop clients in this process,
-    alternating rounds of `seconds` each; also requests per step and the steps a request
-    lasts."""
-    import threading
-
-    import torch
-
-    from tsukeku.generation.composer import Composer
-    from tsukeku.generation.engine import ContinuousEngine
-    from tsukeku.generation.types import ComposeRequest
-
-    torch.set_num_threads(threads)
-    composer = Composer.load(base, adapter)
-    seen: dict[int, dict[str, list[float]]] = {1: {}, 16: {}}
-
-    def phase(clients: int, secs: float, seed: int) -> None:
-        steps: list[tuple[int, float]] = []
-        engine = ContinuousEngine(composer, max_requests=16,
-                                  on_step=lambda _j, req, _r, sec: steps.append((req, sec)))
-        engine.start()
-        stop = time.perf_counter() + secs
-        latencies: list[float] = []
-
-        def client(i: int) -> None:
-            rng = random.Random(seed * 1000 + i)
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                engine.submit(ComposeRequest(previous=rng.choice(texts), n=n)).wait(300)
-                latencies.append(time.perf_counter() - t0)
-
-        threads_ = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads_:
-            t.start()
-        for t in threads_:
-            t.join()
-        engine.stop()
-        if seed < 0:  # warm-up
-            return
-        rec = seen[clients]
-        rec.setdefault("step_s", []).extend(sec for _, sec in steps)
-        rec.setdefault("requests", []).extend(req for req, _ in steps)
-        rec.setdefault("latency_s", []).extend(latencies)
-
-    phase(16, 3.0, -1)
-    for r in range(rounds):
-        for clients in (1, 16):
-            phase(clients, seconds, r)
-    out = {}
-    for clients, rec in seen.items():
-        step = statistics.median(rec["step_s"])
-        out[clients] = {"step_ms": step * 1000, "steps": len(rec["step_s"]),
-                        "requests_per_step": statistics.mean(rec["requests"]),
-                        "latency_p50_ms": percentile([x * 1000 for x in rec["latency_s"]], 50),
-                        "latency_p95_ms": percentile([x * 1000 for x in rec["latency_s"]], 95)}
-        out[clients]["steps_per_request_p50"] = out[clients]["latency_p50_ms"] / 1000 / step
     return out
 
 
