@@ -21,7 +21,7 @@ def test_help_lists_the_options():
     assert out.returncode == 0
     for option in ("--models", "--host", "--port", "--api-key", "--cors-origin", "--max-batch",
                    "--batch-window-ms", "--no-batching", "--timeout-s", "--queue-size",
-                   "--engine"):
+                   "--engine", "--torch-threads"):
         assert option in out.stdout, option
 
 

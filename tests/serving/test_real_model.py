@@ -115,14 +115,15 @@ def test_container_entrypoint_serves_the_model_dir_and_drains_on_sigterm(tiny_ba
     write_models_file(model_dir / "models.yaml", "tuned", base=tiny_base)
     port = _free_port()
     env = dict(os.environ, TSUKEKU_MODEL_DIR=str(model_dir), SAGEMAKER_BIND_TO_PORT=str(port),
-               TSUKEKU_HOST="127.0.0.1", TSUKEKU_MAX_BATCH="4",
+               TSUKEKU_HOST="127.0.0.1", TSUKEKU_MAX_BATCH="4", TSUKEKU_TORCH_THREADS="1",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     proc = subprocess.Popen([str(REPO / "deploy" / "serve")], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc=proc)
-        assert httpx.get(f"{url}/health").json()["batching"]["max_batch"] == 4
+        health = httpx.get(f"{url}/health").json()
+        assert health["batching"]["max_batch"] == 4 and health["torch_threads"] == 1
         # a request in flight when SIGTERM arrives still gets its answer
         slow = {"inputs": PREVIOUS, "parameters": {"n": 16, "model": "tuned"}}
 

@@ -47,6 +47,11 @@ def serve_cmd(
     shutdown_grace_s: float = _O(30.0, "--shutdown-grace-s",
                                  help="on SIGTERM, how long requests in flight may finish"),
     log_level: str = _O("info", "--log-level", help="debug | info | warning | error"),
+    torch_threads: int | None = _O(
+        None, "--torch-threads", envvar="TSUKEKU_TORCH_THREADS", min=1,
+        help="torch's intra-op threads on CPU (default: torch's own, one per core). 1 often "
+             "serves small models better on a CPU shared with other work (docs/serving.md)",
+    ),
     database_url: str | None = _O(
         None, "--database-url",
         help="the arena's and sessions' database, shared by every instance: "
@@ -70,6 +75,10 @@ def serve_cmd(
         timeout_s=timeout_s, queue_size=queue_size, engine=engine,
         shutdown_grace_s=shutdown_grace_s, log_level=log_level,
     )
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     loader = registry_loader(models, engine=engine)  # fails fast on a missing file or engine
     serve(create_app(loader, settings, database_url=database_url), settings)
 

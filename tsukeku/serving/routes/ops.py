@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,7 +23,9 @@ async def health(service: Service) -> dict[str, Any]:
     if details is not None:
         for model in state.get("models", []):
             model.update(details(model["name"]))
-    return {"version": __version__, **state}
+    torch = sys.modules.get("torch")  # loaded with the first local model; never imported here
+    return {"version": __version__, **state,
+            "torch_threads": torch.get_num_threads() if torch is not None else None}
 
 
 @router.get(
