@@ -189,10 +189,11 @@ class MoraAutomaton:
             else:
                 arrays = self._next[sid]
                 assert arrays is not None
+                i = int(np.searchsorted(arrays["token"], token))
+                assert arrays["token"][i] == token  # allowed tokens are exactly those stored
                 nxt = self.state(KuState(
-                    key.targets, key.jiamari, int(arrays["k"][token]), int(arrays["m"][token]),
-                    self._pendings[int(arrays["pending"][token])], True,
-                    bool(arrays["cs"][token])))
+                    key.targets, key.jiamari, int(arrays["k"][i]), int(arrays["m"][i]),
+                    self._pendings[int(arrays["pending"][i])], True, bool(arrays["cs"][i])))
             self._trans[(sid, token)] = nxt
             return nxt
 
@@ -311,11 +312,16 @@ class MoraAutomaton:
         if not row.any():
             self.dead_states += 1
             row = self._end.copy()
+        # The next state's fields only for the tokens a step can take (allowed, not an end
+        # token): a few percent of the vocabulary, and states are kept for the process's life
+        # — dense arrays cost 8 bytes per token per state (≈ 260 KB at a 32k vocabulary).
+        tok = np.flatnonzero(row[:size] & ~self._end[:size])
         arrays = {
-            "k": np.where(sp, k + 1, k).astype(np.int8),
-            "m": np.where(sp, m1, after).astype(np.int16),
-            "pending": pending.astype(np.int32),
-            "cs": ends_cs.astype(bool),
+            "token": tok.astype(np.int32),
+            "k": np.where(sp[tok], k + 1, k).astype(np.int8),
+            "m": np.where(sp[tok], m1[tok], after[tok]).astype(np.int16),
+            "pending": pending[tok].astype(np.int32),
+            "cs": ends_cs[tok].astype(bool),
         }
         return self._intern(key, row, arrays)
 
