@@ -1,6 +1,9 @@
 """Shared fixtures. Tests never reach the network; ../shared/data is optional (skip with a reason)."""
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +34,21 @@ def tiny_base() -> Path:
     from tsukeku.models.tiny import default_base_path
 
     return default_base_path(preset="test")
+
+
+@pytest.fixture
+def run_benchmark(tmp_path):
+    """Runs benchmarks/<script> with `args` and `--out` in tmp_path; checks it exited 0 and wrote
+    the benchmark JSON shape (figures, machine, when, notes). Returns (result, stdout)."""
+
+    def run(script: str, *args: str, timeout: int = 900) -> tuple[dict, str]:
+        out = tmp_path / "result.json"
+        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args,
+                               "--out", str(out)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=timeout)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        result = json.loads(out.read_text(encoding="utf-8"))
+        assert {"figures", "machine", "when", "notes"} <= set(result)
+        return result, proc.stdout
+
+    return run

@@ -1,8 +1,5 @@
 """`make bench-link` at a reduced size: every figure the issue names is written."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +11,8 @@ NAMED = ("recall_at_1_base", "recall_at_1_lora", "recall_at_1_oft", "mrr_base", 
 
 
 @pytest.mark.slow
-def test_bench_link_dry_run(tmp_path, tiny_base):
-    out = tmp_path / "link.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_link.py"), "--preset",
-                           "test", "--epochs", "1", "--out", str(out)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert {"figures", "machine", "when", "notes"} <= set(result)
+def test_bench_link_dry_run(run_benchmark, tiny_base):
+    result, stdout = run_benchmark("bench_link.py", "--preset", "test", "--epochs", "1")
     figures = result["figures"]
     for name in NAMED:
         assert name in figures, name
@@ -39,4 +30,4 @@ def test_bench_link_dry_run(tmp_path, tiny_base):
         assert figures["tanka_items"] > 100 and "tanka_recall_at_1_lora_ci_low" in figures
     else:
         assert "tanka_items" not in figures and "tanka figures skipped" in result["notes"]
-    assert proc.stdout.strip().splitlines()[-1].startswith("link (test")
+    assert stdout.strip().splitlines()[-1].startswith("link (test")
