@@ -198,7 +198,12 @@ def run(args: argparse.Namespace) -> dict:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     texts = verses()
     parameters = {"n": args.n, "constrained": True}
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    # every server gets `tsukeku serve`'s own thread default unless --threads names a number
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",
+                                                            "TSUKEKU_TORCH_THREADS")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if args.threads is not None:
+        env["TSUKEKU_TORCH_THREADS"] = str(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     common = model_args(base, adapter, work) + ["--timeout-s", "300", "--queue-size", "256",
                                                 "--log-level", "warning"]
@@ -233,7 +238,9 @@ def run(args: argparse.Namespace) -> dict:
                 print(f"round {r + 1} {mode:9} @{args.clients}: {phase.throughput():.2f} req/s, "
                       f"p50 {phase.percentile(50):.0f} ms", file=sys.stderr)
         after = batch_stats(window.metrics())
-        health = httpx.get(f"{batched.url}/health", timeout=10).json()["models"][0]
+        health_all = httpx.get(f"{batched.url}/health", timeout=10).json()
+        health = health_all["models"][0]
+        out["server_threads"] = health_all.get("torch_threads")
         for mode, phases in rounds.items():
             pooled = Phase(args.clients, sum(p.seconds for p in phases))
             for p in phases:
@@ -320,7 +327,7 @@ def run(args: argparse.Namespace) -> dict:
                      "step_seconds": args.step_seconds, "step_rounds": args.step_rounds,
                      "step_threads": args.step_threads,
                      "load_average_end": [round(x, 2) for x in os.getloadavg()],
-                     "server_threads": args.threads}
+                     "server_threads": out.get("server_threads")}
     return out
 
 
@@ -356,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=3, help="candidates per request")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--window-ms", type=float, default=10.0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads of each server")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of each server (default: tsukeku serve's own default)")
     p.add_argument("--preset", default="default", help="tiny base preset (default | test)")
     p.add_argument("--no-adapter", action="store_true", help="ignore runs under ./runs")
     p.add_argument("--base", type=Path, default=None,
@@ -407,8 +415,11 @@ def main(argv: list[str] | None = None) -> int:
         "step_ms_1": steps[1]["step_ms"], "step_ms_16": steps[16]["step_ms"],
         "step_ms_16_vs_1_ratio": steps[16]["step_ms"] / steps[1]["step_ms"],
         "requests_per_step_16": steps[16]["requests_per_step"],
+        "rows_per_step_1": steps[1]["rows_per_step"],
+        "rows_per_step_16": steps[16]["rows_per_step"],
         "steps_per_request_1": steps[1]["steps_per_request_p50"],
         "steps_per_request_16": steps[16]["steps_per_request_p50"],
+        "server_torch_threads": res.get("server_threads"),
     }
     cfg = res["config"]
     result = {

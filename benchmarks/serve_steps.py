@@ -15,8 +15,8 @@ from tsukeku.evaluation.metrics import percentile
 def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float, rounds: int,
                  texts: list[str], n: int) -> dict:
     """Median engine step time (ms) with 1 and with 16 closed-loop clients in this process,
-    alternating rounds of `seconds` each; also requests per step and the steps a request
-    lasts."""
+    alternating rounds of `seconds` each; also requests and rows (sampled candidates) per step
+    and the steps a request lasts."""
     import threading
 
     import torch
@@ -30,9 +30,10 @@ def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float,
     seen: dict[int, dict[str, list[float]]] = {1: {}, 16: {}}
 
     def phase(clients: int, secs: float, seed: int) -> None:
-        steps: list[tuple[int, float]] = []
+        steps: list[tuple[int, int, float]] = []
         engine = ContinuousEngine(composer, max_requests=16,
-                                  on_step=lambda _j, req, _r, sec: steps.append((req, sec)))
+                                  on_step=lambda _j, req, rows, sec: steps.append((req, rows,
+                                                                                    sec)))
         engine.start()
         stop = time.perf_counter() + secs
         latencies: list[float] = []
@@ -53,8 +54,9 @@ def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float,
         if seed < 0:  # warm-up
             return
         rec = seen[clients]
-        rec.setdefault("step_s", []).extend(sec for _, sec in steps)
-        rec.setdefault("requests", []).extend(req for req, _ in steps)
+        rec.setdefault("step_s", []).extend(sec for _, _, sec in steps)
+        rec.setdefault("requests", []).extend(req for req, _, _ in steps)
+        rec.setdefault("rows", []).extend(rows for _, rows, _ in steps)
         rec.setdefault("latency_s", []).extend(latencies)
 
     phase(16, 3.0, -1)
@@ -66,6 +68,7 @@ def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float,
         step = statistics.median(rec["step_s"])
         out[clients] = {"step_ms": step * 1000, "steps": len(rec["step_s"]),
                         "requests_per_step": statistics.mean(rec["requests"]),
+                        "rows_per_step": statistics.mean(rec["rows"]),
                         "latency_p50_ms": percentile([x * 1000 for x in rec["latency_s"]], 50),
                         "latency_p95_ms": percentile([x * 1000 for x in rec["latency_s"]], 95)}
         out[clients]["steps_per_request_p50"] = out[clients]["latency_p50_ms"] / 1000 / step

@@ -49,8 +49,9 @@ def serve_cmd(
     log_level: str = _O("info", "--log-level", help="debug | info | warning | error"),
     torch_threads: int | None = _O(
         None, "--torch-threads", envvar="TSUKEKU_TORCH_THREADS", min=1,
-        help="torch's intra-op threads on CPU (default: torch's own, one per core). 1 often "
-             "serves small models better on a CPU shared with other work (docs/serving.md)",
+        help="torch's intra-op threads on CPU (default: $OMP_NUM_THREADS when set, else one "
+             "fewer than the usable cores, at least 1: the event loop and the prosody analyser "
+             "need a core of their own; docs/serving.md)",
     ),
     database_url: str | None = _O(
         None, "--database-url",
@@ -66,6 +67,7 @@ def serve_cmd(
     from tsukeku.serving.registry import registry_loader
     from tsukeku.serving.server import serve
     from tsukeku.serving.settings import ServeSettings
+    from tsukeku.serving.threads import apply_torch_threads
 
     settings = ServeSettings(
         host=host, port=port, api_key=api_key,
@@ -75,10 +77,7 @@ def serve_cmd(
         timeout_s=timeout_s, queue_size=queue_size, engine=engine,
         shutdown_grace_s=shutdown_grace_s, log_level=log_level,
     )
-    if torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(torch_threads)
+    apply_torch_threads(torch_threads)
     loader = registry_loader(models, engine=engine)  # fails fast on a missing file or engine
     serve(create_app(loader, settings, database_url=database_url), settings)
 
