@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from tsukeku import __version__
+from tsukeku.serving import memory
 from tsukeku.serving.deps import MetricsDep, Service
 
 router = APIRouter(tags=["operations"])
@@ -25,7 +26,8 @@ async def health(service: Service) -> dict[str, Any]:
             model.update(details(model["name"]))
     torch = sys.modules.get("torch")  # loaded with the first local model; never imported here
     return {"version": __version__, **state,
-            "torch_threads": torch.get_num_threads() if torch is not None else None}
+            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            "malloc_mmap_threshold": memory.applied}
 
 
 @router.get(
