@@ -23,9 +23,9 @@ libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 fixed = fix_mmap_threshold() if sys.argv[1] == "fix" else None
-libc.free(libc.malloc(8 << 20))  # freeing a mapped 8 MiB block raises a dynamic threshold
+libc.free(libc.malloc(16 << 20))  # freeing a mapped 16 MiB block raises a dynamic threshold
 before = libc.mallinfo2().hblks
-block = libc.malloc(2 << 20)
+block = libc.malloc(6 << 20)
 mapped = libc.mallinfo2().hblks - before
 libc.free(block)
 print(json.dumps([fixed, mapped]))
@@ -57,9 +57,9 @@ pytestmark = pytest.mark.skipif(not _glibc_with_mallinfo2(),
 
 
 def test_fixed_threshold_keeps_large_blocks_out_of_the_heap():
-    assert _probe("dynamic") == [None, 0]  # glibc's default: the 2 MiB block came from the heap
-    assert _probe("fix") == [1 << 20, 1]  # fixed at 1 MiB: it got its own mapping
+    assert _probe("dynamic") == [None, 0]  # glibc's default: the 6 MiB block came from the heap
+    assert _probe("fix") == [4 << 20, 1]  # fixed at 4 MiB: it got its own mapping
 
 
 def test_an_operators_setting_stands():
-    assert _probe("fix", str(4 << 20))[0] == 4 << 20
+    assert _probe("fix", str(8 << 20)) == [8 << 20, 0]

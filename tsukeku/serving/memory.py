@@ -2,12 +2,14 @@
 
 glibc's malloc serves a block above its mmap threshold with its own mapping, returned to the
 system when freed — but each time such a block is freed, it raises the threshold to that block's
-size (up to 32 MiB). After the first few hundred steps, a decode step's tensors of a few
-hundred KiB to a few MiB (logits, activations, a prefill's KV) come from the heap instead, the
-heap fragments, and RSS creeps up with traffic while nothing is leaked. Measured in-process on
-the tiny base, 16 clients for 90 s (≈ 5,000 requests): RSS 1,136 → 1,562 MiB with the dynamic
-threshold, 916 → 1,056 MiB with it fixed at 1 MiB, same throughput (docs/serving.md). Fixing
-it is the remedy glibc documents (mallopt M_MMAP_THRESHOLD, also MALLOC_MMAP_THRESHOLD_).
+size (up to 32 MiB). After the first few hundred steps, blocks of several MiB come from the
+heap instead, the heap fragments, and RSS creeps up with traffic while nothing is leaked.
+Measured in-process on the tiny base with continuous batching, 16 clients for 90 s (≈ 5,000
+requests): RSS 1,136 → 1,562 MiB with the dynamic threshold; 916 → 1,056 MiB fixed at 1 MiB,
+929 → 1,063 at 4 MiB, 1,157 → 1,461 at 8 MiB. Below 4 MiB the fixed-window mode's growing KV
+cache (a new block per step) pays a mapping per step: 23 req/s at 1 MiB against 30 at 4 MiB
+(docs/serving.md). Fixing the threshold is the remedy glibc documents (mallopt
+M_MMAP_THRESHOLD, also the MALLOC_MMAP_THRESHOLD_ variable).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 log = logging.getLogger("tsukeku.serving.memory")
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-MMAP_THRESHOLD = 1 << 20  # blocks of 1 MiB and more get their own mapping
+MMAP_THRESHOLD = 4 << 20  # blocks of 4 MiB and more get their own mapping
 ENV = "MALLOC_MMAP_THRESHOLD_"  # the operator's own setting, read by glibc at start
 applied: int | None = None  # what `fix_mmap_threshold` left in force (/health shows it)
 
