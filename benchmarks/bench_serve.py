@@ -419,6 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         "rows_per_step_16": steps[16]["rows_per_step"],
         "steps_per_request_1": steps[1]["steps_per_request_p50"],
         "steps_per_request_16": steps[16]["steps_per_request_p50"],
+        "model_ms_per_request_1": steps[1]["model_ms_per_request"],
+        "model_ms_per_request_16": steps[16]["model_ms_per_request"],
+        # closed loop of 16 clients on one engine: mean latency = 16 / throughput, and the
+        # model's forwards alone take model_ms_per_request_16 of each request's share
+        "latency_floor_ms_16": args.clients * steps[16]["model_ms_per_request"],
+        # what batching saves of the model's own work per request on this device
+        "model_batching_gain_16": steps[1]["model_ms_per_request"]
+        / steps[16]["model_ms_per_request"],
         "server_torch_threads": res.get("server_threads"),
     }
     cfg = res["config"]

@@ -15,8 +15,8 @@ from tsukeku.evaluation.metrics import percentile
 def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float, rounds: int,
                  texts: list[str], n: int) -> dict:
     """Median engine step time (ms) with 1 and with 16 closed-loop clients in this process,
-    alternating rounds of `seconds` each; also requests and rows (sampled candidates) per step
-    and the steps a request lasts."""
+    alternating rounds of `seconds` each; also requests and rows (sampled candidates) per step,
+    the steps a request lasts, and the model's forward time per answered request."""
     import threading
 
     import torch
@@ -54,6 +54,8 @@ def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float,
         if seed < 0:  # warm-up
             return
         rec = seen[clients]
+        rec.setdefault("model_s", []).append(engine.model_seconds)
+        rec.setdefault("answered", []).append(len(latencies))
         rec.setdefault("step_s", []).extend(sec for _, _, sec in steps)
         rec.setdefault("requests", []).extend(req for req, _, _ in steps)
         rec.setdefault("rows", []).extend(rows for _, rows, _ in steps)
@@ -72,4 +74,7 @@ def engine_steps(base: Path, adapter: Path | None, threads: int, seconds: float,
                         "latency_p50_ms": percentile([x * 1000 for x in rec["latency_s"]], 50),
                         "latency_p95_ms": percentile([x * 1000 for x in rec["latency_s"]], 95)}
         out[clients]["steps_per_request_p50"] = out[clients]["latency_p50_ms"] / 1000 / step
+        # the model's forward time per answered request (decode and prefill of its rows)
+        out[clients]["model_ms_per_request"] = (1000 * sum(rec["model_s"])
+                                                / max(1, sum(rec["answered"])))
     return out

@@ -28,8 +28,10 @@ def composer(tiny_base) -> Composer:
 def engine(composer):
     steps: list[tuple[int, int]] = []
     eng = ContinuousEngine(composer, max_requests=8,
-                           on_step=lambda joined, req, rows, s: steps.append((req, rows)))
-    eng.step_log = steps
+                           on_step=lambda joined, req, rows, s: (steps.append((req, rows)),
+                                                                 seconds.append(s)))
+    seconds: list[float] = []
+    eng.step_log, eng.step_seconds = steps, seconds
     eng.start()
     yield eng
     eng.stop()
@@ -51,6 +53,9 @@ def test_every_candidate_passes_the_form_check(engine):
         assert len(result.candidates) == 3, result.notes
         _assert_form(result)
     assert max(req for req, _ in engine.step_log) > 1  # they were decoded together
+    # the model's forwards are timed inside the steps: part of them, never more
+    engine.stop()  # no step in flight while the two are compared
+    assert 0 < engine.model_seconds < sum(engine.step_seconds)
 
 
 def test_a_request_joins_a_running_batch_and_both_finish(engine):

@@ -66,6 +66,9 @@ class ContinuousEngine:
         # (requests joined, requests decoded, rows decoded, seconds) after each step
         self.on_step = on_step
         self.request_steps = 0  # sum over steps of the requests each step decoded
+        # seconds in the model's forwards (decode, prefill, merge into the cache): what no
+        # scheduling removes, against the step time around it
+        self.model_seconds = 0.0
         self._waiting: deque[Job] = deque()
         self._jobs: list[Job] = []  # admitted, not finished
         self._batch = RunningBatch(composer)
@@ -175,6 +178,7 @@ class ContinuousEngine:
             return
         loaded = self.composer.loaded
         with loaded.lock, torch.inference_mode():
+            forward = time.perf_counter()
             logits_run = self._batch.decode() if self._batch.rows else None
             if new_rows:
                 logits_new, cache, mask, row_of = self._batch.prefill(new_rows)
@@ -182,6 +186,7 @@ class ContinuousEngine:
                 logits = logits_new if logits_run is None else torch.cat([logits_run, logits_new])
             else:
                 logits = logits_run
+            self.model_seconds += time.perf_counter() - forward
             tokens, logprobs = self._batch.sample(logits)
         decoded = len({id(r.job) for r in self._batch.rows}), len(self._batch.rows)
         self._advance(tokens, logprobs)
