@@ -90,6 +90,30 @@ def test_instances_starting_together_upgrade_once(db_url):
     assert errors == [] and versions == [int(head_revision())] * 5
 
 
+def test_instances_opening_a_new_sqlite_file_together_all_get_wal(tmp_path):
+    # switching a new file to WAL answered "database is locked" at once to one instance in
+    # about 1 of 15 such starts before it retried (11 and 14 of 200 measured, 0 of 200 after)
+    for attempt in range(40):
+        path = tmp_path / f"new-{attempt}.sqlite3"
+        errors, modes = [], []
+        start = threading.Barrier(5)
+
+        def instance(path=path, errors=errors, modes=modes, start=start):
+            try:
+                start.wait()
+                with open_store(path) as s:
+                    modes.append(s.db.journal_mode())
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=instance) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and modes == ["wal"] * 5, attempt
+
+
 def test_an_unreachable_postgresql_is_a_clear_error():
     with pytest.raises(StoreConfigError, match="reachable") as caught:
         open_store("postgresql://nobody:secret@127.0.0.1:1/none", timeout_s=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -209,11 +210,24 @@ class Database:
     # -- schema ------------------------------------------------------------------------------
 
     def _check_wal(self) -> None:
-        raw = self.engine.raw_connection()
-        try:
-            mode = raw.driver_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        finally:
-            raw.close()
+        import sqlite3
+
+        # Switching a new file to WAL needs it alone: SQLite answers "database is locked" at
+        # once, without its busy handler, while another instance starting at the same moment
+        # holds it (seen with five instances opening one new file). Retry until the timeout.
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            raw = self.engine.raw_connection()
+            try:
+                mode = raw.driver_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise StoreConfigError(
+                        f"cannot use the database {self.describe()}: {err}") from err
+            finally:
+                raw.close()
+            time.sleep(0.02)
         if str(mode).lower() != "wal":
             raise StoreConfigError(
                 f"could not switch {self.path} to WAL mode (got {mode!r}); put the database on "
