@@ -80,9 +80,11 @@ def demo_cmd(
     if serve:  # `tsukeku serve` with its defaults (ServeSettings), on the demo's models
         from tsukeku.serving.app import create_app
         from tsukeku.serving.registry import registry_loader
+        from tsukeku.serving.server import prepare_process
         from tsukeku.serving.server import serve as run_server
         from tsukeku.serving.settings import ServeSettings
 
+        prepare_process()
         settings = ServeSettings(host=host, port=port, log_level="warning")
         run_server(create_app(registry_loader(models_file), settings), settings)
 

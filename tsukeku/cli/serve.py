@@ -64,11 +64,9 @@ def serve_cmd(
     """Serve 付句 over HTTP: GET /ping, POST /invocations, POST /endpoints/{name}/invocations
     (and /invocations-response-stream), the OpenAI API under /v1, GET /metrics, GET /health, docs at /docs, the page at /."""
     from tsukeku.serving.app import create_app
-    from tsukeku.serving.memory import fix_mmap_threshold
     from tsukeku.serving.registry import registry_loader
-    from tsukeku.serving.server import serve
+    from tsukeku.serving.server import prepare_process, serve
     from tsukeku.serving.settings import ServeSettings
-    from tsukeku.serving.threads import apply_torch_threads
 
     settings = ServeSettings(
         host=host, port=port, api_key=api_key,
@@ -78,8 +76,7 @@ def serve_cmd(
         timeout_s=timeout_s, queue_size=queue_size, engine=engine,
         shutdown_grace_s=shutdown_grace_s, log_level=log_level,
     )
-    apply_torch_threads(torch_threads)
-    fix_mmap_threshold()  # before the models load: RSS that follows traffic, not fragmentation
+    prepare_process(torch_threads)  # before the models load
     loader = registry_loader(models, engine=engine)  # fails fast on a missing file or engine
     serve(create_app(loader, settings, database_url=database_url), settings)
 

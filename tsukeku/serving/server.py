@@ -48,6 +48,16 @@ def uvicorn_config(app: FastAPI, settings: ServeSettings, *, port: int | None = 
     )
 
 
+def prepare_process(torch_threads: int | None = None) -> None:
+    """What a serving process sets for itself before its models load (or, in `tsukeku demo`,
+    after training): torch's intra-op threads and glibc's mmap threshold (docs/serving.md)."""
+    from tsukeku.serving.memory import fix_mmap_threshold
+    from tsukeku.serving.threads import apply_torch_threads
+
+    apply_torch_threads(torch_threads)
+    fix_mmap_threshold()
+
+
 def serve(app: FastAPI, settings: ServeSettings) -> None:
     """Blocks until SIGTERM/SIGINT, then drains and exits."""
     configure_logging(settings.log_level)
