@@ -3,6 +3,10 @@ every call, and real uvicorn servers on 127.0.0.1 in a background thread."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +18,24 @@ from tsukeku.generation.types import Candidate, ComposeRequest, CompositionResul
 from tsukeku.serving.app import create_app
 from tsukeku.serving.server import ServerThread, start_in_thread
 from tsukeku.serving.settings import ServeSettings
+
+
+@pytest.fixture
+def fresh_python():
+    """Runs `code` (with `args` as sys.argv[1:]) in a new interpreter, the environment variable
+    `var` unset or set to `value`, and returns the JSON of its last line of output: for what a
+    process decides once, when it starts (torch's threads, glibc's malloc settings)."""
+
+    def run(code: str, *args: str, var: str, value: str | None = None):
+        env = {k: v for k, v in os.environ.items() if k != var}
+        if value is not None:
+            env[var] = value
+        out = subprocess.run([sys.executable, "-c", code, *args], env=env, check=True,
+                             capture_output=True, text=True, timeout=120)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    return run
+
 
 POISON = "毒"  # a 前句 containing this makes RecordingBackend raise InputError for that request
 

@@ -4,12 +4,9 @@ counters in a fresh interpreter, against the dynamic threshold in the same kind 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+
+from tsukeku.serving.memory import ENV
 
 PROBE = r"""
 import ctypes, ctypes.util, json, sys
@@ -32,15 +29,6 @@ print(json.dumps([fixed, mapped]))
 """
 
 
-def _probe(mode: str, env_threshold: str | None = None) -> list:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
-    if env_threshold is not None:
-        env["MALLOC_MMAP_THRESHOLD_"] = env_threshold
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], env=env, check=True,
-                         capture_output=True, text=True, timeout=60)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _glibc_with_mallinfo2() -> bool:
     import ctypes
     import ctypes.util
@@ -56,10 +44,11 @@ pytestmark = pytest.mark.skipif(not _glibc_with_mallinfo2(),
                                 reason="glibc ≥ 2.33 (mallinfo2) is what this checks")
 
 
-def test_fixed_threshold_keeps_large_blocks_out_of_the_heap():
-    assert _probe("dynamic") == [None, 0]  # glibc's default: the 6 MiB block came from the heap
-    assert _probe("fix") == [4 << 20, 1]  # fixed at 4 MiB: it got its own mapping
+def test_fixed_threshold_keeps_large_blocks_out_of_the_heap(fresh_python):
+    # glibc's default: the 6 MiB block came from the heap
+    assert fresh_python(PROBE, "dynamic", var=ENV) == [None, 0]
+    assert fresh_python(PROBE, "fix", var=ENV) == [4 << 20, 1]  # fixed at 4 MiB: its own mapping
 
 
-def test_an_operators_setting_stands():
-    assert _probe("fix", str(8 << 20)) == [8 << 20, 0]
+def test_an_operators_setting_stands(fresh_python):
+    assert fresh_python(PROBE, "fix", var=ENV, value=str(8 << 20)) == [8 << 20, 0]

@@ -70,16 +70,16 @@ def test_migrations_build_the_tables_the_queries_use(store):
     assert ("session_id", "seat") in uniques
 
 
-def test_instances_starting_together_upgrade_once(db_url):
-    errors, versions = [], []
+def _five_at_once(open_one):
+    """Five instances calling `open_one` at the same moment: (errors, what each returned)."""
+    errors, results = [], []
     start = threading.Barrier(5)
 
     def instance():
         try:
             start.wait()
-            with open_store(db_url) as s:
-                versions.append(s.db.schema_version())
-        except BaseException as err:  # noqa: BLE001 - reported below
+            results.append(open_one())
+        except BaseException as err:  # noqa: BLE001 - reported by the caller
             errors.append(err)
 
     threads = [threading.Thread(target=instance) for _ in range(5)]
@@ -87,6 +87,21 @@ def test_instances_starting_together_upgrade_once(db_url):
         t.start()
     for t in threads:
         t.join()
+    return errors, results
+
+
+def _schema_version(url):
+    with open_store(url) as s:
+        return s.db.schema_version()
+
+
+def _journal_mode(url):
+    with open_store(url) as s:
+        return s.db.journal_mode()
+
+
+def test_instances_starting_together_upgrade_once(db_url):
+    errors, versions = _five_at_once(lambda: _schema_version(db_url))
     assert errors == [] and versions == [int(head_revision())] * 5
 
 
@@ -95,22 +110,7 @@ def test_instances_opening_a_new_sqlite_file_together_all_get_wal(tmp_path):
     # about 1 of 15 such starts before it retried (11 and 14 of 200 measured, 0 of 200 after)
     for attempt in range(40):
         path = tmp_path / f"new-{attempt}.sqlite3"
-        errors, modes = [], []
-        start = threading.Barrier(5)
-
-        def instance(path=path, errors=errors, modes=modes, start=start):
-            try:
-                start.wait()
-                with open_store(path) as s:
-                    modes.append(s.db.journal_mode())
-            except BaseException as err:  # noqa: BLE001 - reported below
-                errors.append(err)
-
-        threads = [threading.Thread(target=instance) for _ in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors, modes = _five_at_once(lambda path=path: _journal_mode(path))
         assert errors == [] and modes == ["wal"] * 5, attempt
 
 
